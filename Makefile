@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make demo` (set-up + the whole DVC pipeline) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FONT_PACKAGE := fonts-noto-color-emoji
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup font demo test
+
+setup: $(VENV)/.installed font
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalls only when requirements.txt changes.
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	touch $@
+
+font:
+	@if fc-list 2>/dev/null | grep -qi "Noto Color Emoji"; then exit 0; fi; \
+	echo "Installing the emoji font ($(FONT_PACKAGE))"; \
+	if [ "$$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(FONT_PACKAGE) >/dev/null; } || { \
+	  echo "ERROR: could not install $(FONT_PACKAGE). Install it by hand (Debian/Ubuntu: apt-get install $(FONT_PACKAGE));"; \
+	  echo "       the synthetic scenes are drawn with Noto Color Emoji."; exit 1; }
+
+demo: setup
+	dvc repro
+
+test: setup
+	$(BIN)/python -m pytest -q

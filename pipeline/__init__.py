@@ -1,0 +1,1 @@
+"""Composed-image-retrieval pipeline: data, feature cache, training, evaluation, packaging."""

@@ -1,0 +1,126 @@
+"""Where each split's data lives, and a validator that rejects a broken challenge folder before any work."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image
+
+from pipeline.synth import CSV_COLUMNS, SPLITS
+
+SYNTHETIC_ROOT = Path("data/synth")
+MANIFEST_PATH = Path("data/dataset.json")
+MAX_LISTED = 5  # bad rows/files named in an error message
+
+
+class DatasetError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SplitSource:
+    csv: str
+    images: str
+    holdout: str | None = None  # for a single-folder source: which hash bucket of query images this split takes
+
+    def load(self) -> pd.DataFrame:
+        frame = pd.read_csv(self.csv, dtype=str, keep_default_na=False)
+        if self.holdout is not None:
+            frame = frame[frame["query_image"].map(split_bucket) == self.holdout].reset_index(drop=True)
+        return frame
+
+
+def split_bucket(query_image: str, val_percent: int = 10, test_percent: int = 10) -> str:
+    """Stable split of a single challenge folder: by reference image, so siblings stay together."""
+    bucket = int(hashlib.sha1(query_image.encode()).hexdigest()[:8], 16) % 100
+    return "test" if bucket < test_percent else "val" if bucket < test_percent + val_percent else "train"
+
+
+def _list(items: list[str]) -> str:
+    more = f" … and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
+    return ", ".join(items[:MAX_LISTED]) + more
+
+
+def validate_folder(folder: Path, check_pixels: bool = True) -> pd.DataFrame:
+    """Checks a challenge-format folder (data.csv + images/) and returns its table; raises naming what is wrong."""
+    folder = Path(folder)
+    csv_path = folder / "data.csv"
+    if not csv_path.is_file():
+        raise DatasetError(f"{csv_path} does not exist")
+    try:
+        frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
+        raise DatasetError(f"{csv_path} is not a readable CSV: {err}") from err
+    missing = [c for c in CSV_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DatasetError(f"{csv_path} lacks column(s) {', '.join(missing)} (has: {', '.join(frame.columns)})")
+    if frame.empty:
+        raise DatasetError(f"{csv_path} has no rows")
+    empty = frame[CSV_COLUMNS].apply(lambda col: col.str.strip() == "").any(axis=1)
+    if empty.any():
+        rows = [str(i + 2) for i in frame.index[empty]]  # +2: header line and 1-based numbering
+        raise DatasetError(f"{csv_path} has empty cells on line(s) {_list(rows)}")
+    image_dir = folder / "images"
+    names = sorted(set(frame["query_image"]) | set(frame["target_image"]))
+    missing_files = [n for n in names if not (image_dir / n).is_file()]
+    if missing_files:
+        raise DatasetError(f"{len(missing_files)} image(s) named in {csv_path} are missing from {image_dir}: "
+                           f"{_list(missing_files)}")
+    if check_pixels:
+        unreadable = [n for n in names if not _readable(image_dir / n)]
+        if unreadable:
+            raise DatasetError(f"{len(unreadable)} image(s) in {image_dir} cannot be decoded: {_list(unreadable)}")
+    return frame
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        return True
+    except Exception:  # PIL raises many types for broken files; any of them means unreadable
+        return False
+
+
+def resolve_source(source: str) -> dict[str, SplitSource]:
+    """Split folders for `data.source`: 'synthetic', a folder with train/val/test sub-folders, or one folder."""
+    root = SYNTHETIC_ROOT if source == "synthetic" else Path(source).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"data.source {source!r}: {root} is not a folder")
+    if all((root / s / "data.csv").is_file() for s in SPLITS):
+        return {s: SplitSource(str(root / s / "data.csv"), str(root / s / "images")) for s in SPLITS}
+    if (root / "data.csv").is_file():
+        return {s: SplitSource(str(root / "data.csv"), str(root / "images"), holdout=s) for s in SPLITS}
+    raise DatasetError(f"data.source {source!r}: expected {root}/data.csv or {root}/{{train,val,test}}/data.csv")
+
+
+def prepare_manifest(source: str) -> dict:
+    """Validates every split of the source and describes it, with a fingerprint of its contents."""
+    splits = resolve_source(source)
+    checked: dict[str, pd.DataFrame] = {}
+    manifest = {"source": source, "splits": {}}
+    for name, split in splits.items():
+        folder = Path(split.csv).parent
+        if folder not in checked:
+            checked[folder] = validate_folder(folder)
+        rows = split.load()
+        if rows.empty:
+            raise DatasetError(f"split {name} of {source!r} has no rows")
+        manifest["splits"][name] = {**asdict(split), "rows": len(rows), "fingerprint": _fingerprint(split, rows)}
+    return manifest
+
+
+def _fingerprint(split: SplitSource, rows: pd.DataFrame) -> str:
+    digest = hashlib.sha1(pd.util.hash_pandas_object(rows, index=False).values.tobytes())
+    for name in sorted(set(rows["query_image"]) | set(rows["target_image"])):
+        stat = (Path(split.images) / name).stat()
+        digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, SplitSource]:
+    raw = json.loads(Path(path).read_text())
+    return {name: SplitSource(s["csv"], s["images"], s["holdout"]) for name, s in raw["splits"].items()}

@@ -1,0 +1,97 @@
+"""Draws scenes: Noto Color Emoji sprites on a plain floor with soft shadows."""
+from __future__ import annotations
+
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from pipeline.catalog import load_catalog
+from pipeline.scenes import Scene
+
+FONT_PACKAGE = "fonts-noto-color-emoji"
+FONT_CANDIDATES = (
+    "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
+    "/usr/share/fonts/noto/NotoColorEmoji.ttf",
+    "/usr/share/fonts/google-noto-emoji/NotoColorEmoji.ttf",
+)
+BITMAP_SIZE = 109  # the only size Noto Color Emoji's CBDT bitmaps come in
+VARIATION_SELECTOR = "\ufe0f"
+
+
+class FontMissingError(RuntimeError):
+    pass
+
+
+def find_emoji_font() -> Path:
+    for candidate in FONT_CANDIDATES:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    try:
+        out = subprocess.run(["fc-match", "-f", "%{file}", "Noto Color Emoji"], capture_output=True, text=True)
+        if "NotoColorEmoji" in out.stdout:
+            return Path(out.stdout)
+    except FileNotFoundError:
+        pass
+    raise FontMissingError(
+        f"Noto Color Emoji not found (looked in {', '.join(FONT_CANDIDATES)}). "
+        f"Install the Debian package: apt-get install {FONT_PACKAGE}  (`make setup` does it)"
+    )
+
+
+@cache
+def _font() -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(find_emoji_font()), BITMAP_SIZE)
+
+
+def _draw_glyph(text: str) -> Image.Image | None:
+    canvas = Image.new("RGBA", (BITMAP_SIZE * 2, BITMAP_SIZE * 2), (0, 0, 0, 0))
+    ImageDraw.Draw(canvas).text((BITMAP_SIZE // 2, BITMAP_SIZE // 2), text, font=_font(), embedded_color=True)
+    box = canvas.getchannel("A").getbbox()
+    return canvas.crop(box) if box else None
+
+
+@cache
+def sprite(name: str) -> Image.Image:
+    """The RGBA emoji of a catalog object, cropped to its pixels."""
+    obj = next(o for o in load_catalog() if o.name == name)
+    # Some code points only render as colour emoji with the variation selector; the bare glyph is tried first.
+    for text in (obj.char, obj.char + VARIATION_SELECTOR):
+        glyph = _draw_glyph(text)
+        if glyph is not None and np.asarray(glyph)[..., :3].std() > 1:
+            return glyph
+    raise FontMissingError(f"the emoji font has no glyph for {obj.name!r} (U+{obj.codepoint})")
+
+
+def _floor(size: int, shade: tuple[int, int, int]) -> Image.Image:
+    # A gentle top-to-bottom gradient reads as a floor receding from the camera.
+    ramp = np.linspace(0.9, 1.05, size, dtype=np.float32)[:, None, None]
+    rgb = np.clip(np.asarray(shade, np.float32)[None, None, :] * ramp, 0, 255)
+    return Image.fromarray(np.broadcast_to(rgb, (size, size, 3)).astype(np.uint8), "RGB")
+
+
+def _shadow(width: int, height: int) -> Image.Image:
+    pad = max(2, width // 6)
+    mask = Image.new("L", (width + 2 * pad, height + 2 * pad), 0)
+    ImageDraw.Draw(mask).ellipse((pad, pad, pad + width, pad + height), fill=110)
+    return mask.filter(ImageFilter.GaussianBlur(pad / 2))
+
+
+def render(scene: Scene, size: int) -> Image.Image:
+    """Draws `scene` as a square RGB image of `size` pixels."""
+    image = _floor(size, scene.floor)
+    for obj in scene.objects:
+        glyph = sprite(obj.name)
+        scale = obj.size * size / max(glyph.size)
+        glyph = glyph.resize((max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))), Image.LANCZOS)
+        glyph = glyph.rotate(obj.angle, resample=Image.BICUBIC, expand=True)
+        cx, cy = obj.x * size, obj.y * size
+        shadow = _shadow(glyph.width, max(2, glyph.height // 4))
+        sx = round(cx - shadow.width / 2 + glyph.width * 0.06)
+        sy = round(cy + glyph.height * 0.42 - shadow.height / 2)
+        image.paste((0, 0, 0), (sx, sy, sx + shadow.width, sy + shadow.height), shadow)
+        image.paste(glyph, (round(cx - glyph.width / 2), round(cy - glyph.height / 2)), glyph)
+    return image
+

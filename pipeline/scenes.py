@@ -1,0 +1,171 @@
+"""Scene and edit sampling: what the synthetic images contain, before any pixel is drawn.
+
+A scene is a floor shade plus objects with a pose. An edit removes some objects of a reference scene and adds
+new ones at free spots; kept objects keep their exact pose, so a target differs from its reference only where
+the edit says. Some object pairs are held out: train/val scenes never show them together, every test query
+shows at least one, so the test split measures combinations never seen in training.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from pipeline.catalog import CatalogObject
+
+
+@dataclass(frozen=True)
+class Placement:
+    name: str
+    x: float  # centre, fraction of the image width
+    y: float  # centre, fraction of the image height
+    size: float  # longest side, fraction of the image width
+    angle: float  # degrees, counter-clockwise
+
+
+@dataclass(frozen=True)
+class Scene:
+    floor: tuple[int, int, int]  # RGB shade of the floor
+    objects: tuple[Placement, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.objects)
+
+
+@dataclass(frozen=True)
+class Edit:
+    add: tuple[str, ...]
+    remove: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SceneConfig:
+    min_objects: int = 2
+    max_objects: int = 5
+    max_target_objects: int = 6
+    max_remove: int = 2
+    max_add: int = 3
+    min_size: float = 0.2
+    max_size: float = 0.3
+    max_angle: float = 15.0
+    max_overlap: float = 0.15  # share of the smaller radius two objects may overlap by
+
+
+def held_out_pairs(n_objects: int, fraction: float, seed: int) -> frozenset[tuple[int, int]]:
+    """A fixed random share of all unordered object pairs, reserved for the test split."""
+    rng = np.random.default_rng([seed, 7919])
+    pairs = list(itertools.combinations(range(n_objects), 2))
+    keep = rng.random(len(pairs)) < fraction
+    return frozenset(p for p, k in zip(pairs, keep) if k)
+
+
+def pair_key(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+@dataclass
+class SceneSampler:
+    """Draws reference scenes and edits for one split.
+
+    `forbidden` pairs never appear together in a scene or an edit (train/val); `required` pairs must appear in
+    every query at least once (test): among the target's objects or between an added and a removed object.
+    """
+
+    catalog: tuple[CatalogObject, ...]
+    rng: np.random.Generator
+    config: SceneConfig = field(default_factory=SceneConfig)
+    forbidden: frozenset[tuple[int, int]] = frozenset()
+    required: frozenset[tuple[int, int]] = frozenset()
+
+    def __post_init__(self):
+        self.index = {o.name: o.index for o in self.catalog}
+
+    def _allowed(self, candidate: str, present: tuple[str, ...]) -> bool:
+        if candidate in present:
+            return False
+        i = self.index[candidate]
+        return not any(pair_key(i, self.index[p]) in self.forbidden for p in present)
+
+    def _pick_names(self, count: int, present: tuple[str, ...]) -> tuple[str, ...] | None:
+        chosen: list[str] = []
+        for _ in range(count):
+            candidates = [o.name for o in self.catalog if self._allowed(o.name, present + tuple(chosen))]
+            if not candidates:
+                return None
+            chosen.append(candidates[self.rng.integers(len(candidates))])
+        return tuple(chosen)
+
+    def _place(self, name: str, others: tuple[Placement, ...], tries: int = 60) -> Placement | None:
+        c = self.config
+        for _ in range(tries):
+            size = float(self.rng.uniform(c.min_size, c.max_size))
+            r = size / 2
+            x, y = (float(v) for v in self.rng.uniform(r, 1 - r, size=2))
+            clear = all(
+                np.hypot(x - o.x, y - o.y) >= r + o.size / 2 - c.max_overlap * min(r, o.size / 2) for o in others
+            )
+            if clear:
+                angle = float(self.rng.uniform(-c.max_angle, c.max_angle))
+                return Placement(name, round(x, 4), round(y, 4), round(size, 4), round(angle, 2))
+        return None
+
+    def _with_objects(self, base: tuple[Placement, ...], names: tuple[str, ...]) -> tuple[Placement, ...] | None:
+        placed = base
+        for name in names:
+            p = self._place(name, placed)
+            if p is None:
+                return None
+            placed = placed + (p,)
+        return placed
+
+    def reference(self) -> Scene:
+        c = self.config
+        while True:
+            count = int(self.rng.integers(c.min_objects, c.max_objects + 1))
+            names = self._seed_required_pair(count) if self.required else self._pick_names(count, ())
+            objects = self._with_objects((), names) if names else None
+            if objects:
+                shade = self.rng.integers(150, 236)
+                tint = self.rng.integers(-12, 13, size=3)
+                floor = tuple(int(np.clip(shade + t, 0, 255)) for t in tint)
+                return Scene(floor, objects)
+
+    def _seed_required_pair(self, count: int) -> tuple[str, ...] | None:
+        a, b = sorted(self.required)[self.rng.integers(len(self.required))]
+        first = (self.catalog[a].name, self.catalog[b].name)
+        rest = self._pick_names(count - 2, first)
+        return first + rest if rest is not None else None
+
+    def edit(self, scene: Scene, taken: set[Edit], tries: int = 200) -> tuple[Edit, Scene] | None:
+        """A new edit of `scene` not in `taken`, and the target scene it yields."""
+        c = self.config
+        n = len(scene.objects)
+        for _ in range(tries):
+            n_remove = int(self.rng.integers(0, min(c.max_remove, n - 1) + 1))
+            n_add = int(self.rng.integers(0, min(c.max_add, c.max_target_objects - n + n_remove) + 1))
+            if n_add + n_remove == 0:
+                continue
+            removed_idx = sorted(self.rng.choice(n, size=n_remove, replace=False).tolist())
+            removed = tuple(scene.objects[i].name for i in removed_idx)
+            kept = tuple(o for i, o in enumerate(scene.objects) if i not in removed_idx)
+            added = self._pick_names(n_add, scene.names)
+            if added is None:
+                continue
+            edit = Edit(add=added, remove=removed)
+            if edit in taken or not self._edit_allowed(edit, kept):
+                continue
+            objects = self._with_objects(kept, added)
+            if objects is None:
+                continue
+            return edit, replace(scene, objects=objects)
+        return None
+
+    def _edit_allowed(self, edit: Edit, kept: tuple[Placement, ...]) -> bool:
+        target_names = tuple(o.name for o in kept) + edit.add
+        pairs = {pair_key(self.index[a], self.index[b]) for a, b in itertools.combinations(target_names, 2)}
+        pairs |= {pair_key(self.index[a], self.index[r]) for a in edit.add for r in edit.remove}
+        if self.forbidden and pairs & self.forbidden:
+            return False
+        return not self.required or bool(pairs & self.required)

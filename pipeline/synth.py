@@ -1,0 +1,107 @@
+"""Builds the synthetic splits in the challenge's format: data.csv + images/, plus scene and query metadata."""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from pipeline.catalog import load_catalog
+from pipeline.phrasing import Family, compose, load_families
+from pipeline.render import render, sprite
+from pipeline.scenes import Scene, SceneConfig, SceneSampler, held_out_pairs
+
+SPLITS = ("train", "val", "test")
+CSV_COLUMNS = ["query_image", "query_text", "target_image"]
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    seed: int
+    image_size: int
+    references: dict[str, int]
+    edits_per_reference: tuple[int, int]
+    held_out_pair_fraction: float
+    workers: int = 0
+
+    @classmethod
+    def from_params(cls, p: dict) -> "SynthConfig":
+        return cls(seed=int(p["seed"]), image_size=int(p["image_size"]), references=dict(p["references"]),
+                   edits_per_reference=tuple(p["edits_per_reference"]),
+                   held_out_pair_fraction=float(p["held_out_pair_fraction"]), workers=int(p.get("workers", 0)))
+
+
+def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> SceneSampler:
+    """Train and val never show a held-out pair; every test query shows one."""
+    catalog = load_catalog()
+    held_out = held_out_pairs(len(catalog), config.held_out_pair_fraction, config.seed)
+    if split == "test":
+        return SceneSampler(catalog, rng, SceneConfig(), required=held_out)
+    return SceneSampler(catalog, rng, SceneConfig(), forbidden=held_out)
+
+
+def sample_split(split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, Scene]], list[dict]]:
+    """Every image of the split (name -> role, scene) and its queries, deterministic for the seed."""
+    rng = np.random.default_rng([config.seed, SPLITS.index(split)])
+    sampler = split_sampler(split, config, rng)
+    family: Family = load_families()["test" if split == "test" else "train"]
+    images: dict[str, tuple[str, Scene]] = {}
+    queries: list[dict] = []
+    lo, hi = config.edits_per_reference
+    for _ in range(config.references[split]):
+        reference = sampler.reference()
+        ref_name = f"{len(images):06d}.jpg"
+        images[ref_name] = ("reference", reference)
+        taken: set = set()
+        for _ in range(int(rng.integers(lo, hi + 1))):
+            made = sampler.edit(reference, taken)
+            if made is None:
+                break
+            edit, target = made
+            taken.add(edit)
+            target_name = f"{len(images):06d}.jpg"
+            images[target_name] = ("target", target)
+            template, style = family.sample(edit, rng)
+            queries.append({"query_image": ref_name, "query_text": compose(template, edit, style),
+                            "target_image": target_name, "add": list(edit.add), "remove": list(edit.remove),
+                            "template": template, **{f"style_{k}": v for k, v in asdict(style).items()}})
+    return images, queries
+
+
+def scenes_table(images: dict[str, tuple[str, Scene]]) -> pd.DataFrame:
+    return pd.DataFrame([
+        {"image": name, "role": role, "floor": list(scene.floor), "objects": list(scene.names),
+         "x": [o.x for o in scene.objects], "y": [o.y for o in scene.objects],
+         "size": [o.size for o in scene.objects], "angle": [o.angle for o in scene.objects]}
+        for name, (role, scene) in images.items()
+    ])
+
+
+def _render_one(job: tuple[Path, Scene, int]) -> None:
+    path, scene, size = job
+    render(scene, size).save(path, quality=92)
+
+
+def _warm_sprites() -> None:
+    for obj in load_catalog():
+        sprite(obj.name)
+
+
+def write_split(out: Path, split: str, config: SynthConfig) -> None:
+    images, queries = sample_split(split, config)
+    image_dir = out / "images"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [(image_dir / name, scene, config.image_size) for name, (_, scene) in images.items()]
+    workers = config.workers or os.cpu_count() or 1
+    with Pool(workers, initializer=_warm_sprites) as pool:
+        for _ in tqdm(pool.imap_unordered(_render_one, jobs, chunksize=32), total=len(jobs),
+                      desc=f"render {split}", unit="img"):
+            pass
+    table = pd.DataFrame(queries)
+    table[CSV_COLUMNS].to_csv(out / "data.csv", index=False)
+    table.to_parquet(out / "queries.parquet", index=False)
+    scenes_table(images).to_parquet(out / "scenes.parquet", index=False)

@@ -1,0 +1,21 @@
+"""DVC stage `dataset`: validates the chosen data source and writes data/dataset.json for later stages."""
+import json
+import sys
+
+from pipeline.dataset import MANIFEST_PATH, DatasetError, prepare_manifest
+from pipeline.params import load_params
+
+
+def main() -> None:
+    source = load_params()["data"]["source"]
+    try:
+        manifest = prepare_manifest(source)
+    except DatasetError as err:
+        sys.exit(f"data source rejected: {err}")
+    MANIFEST_PATH.write_text(json.dumps(manifest, indent=2) + "\n")
+    for name, split in manifest["splits"].items():
+        print(f"{name}: {split['rows']} queries from {split['csv']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+import itertools
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pipeline.catalog import load_catalog
+from pipeline.phrasing import TextStyle, compose, load_families
+from pipeline.scenes import Edit
+from pipeline.synth import CSV_COLUMNS, sample_split, write_split
+
+
+def test_split_has_challenge_format(small_split, small_config):
+    table = pd.read_csv(small_split / "data.csv")
+    assert list(table.columns) == CSV_COLUMNS
+    assert table.notna().all().all()
+    for name in set(table.query_image) | set(table.target_image):
+        with Image.open(small_split / "images" / name) as im:
+            assert im.size == (small_config.image_size,) * 2 and im.mode == "RGB"
+
+
+def test_every_reference_has_sibling_targets(small_split):
+    table = pd.read_csv(small_split / "data.csv")
+    per_reference = table.groupby("query_image").target_image.nunique()
+    assert (per_reference >= 2).all()
+    assert table.target_image.is_unique
+
+
+def test_same_seed_same_bytes(tmp_path, small_config):
+    config = replace(small_config, references={"train": 0, "val": 4, "test": 0})
+    write_split(tmp_path / "a", "val", config)
+    write_split(tmp_path / "b", "val", config)
+    assert (tmp_path / "a" / "data.csv").read_bytes() == (tmp_path / "b" / "data.csv").read_bytes()
+    for path in (tmp_path / "a" / "images").iterdir():
+        assert path.read_bytes() == (tmp_path / "b" / "images" / path.name).read_bytes()
+
+
+def test_other_seed_other_data(small_config):
+    _, first = sample_split("val", small_config)
+    _, second = sample_split("val", replace(small_config, seed=small_config.seed + 1))
+    assert [q["query_text"] for q in first] != [q["query_text"] for q in second]
+
+
+def _poses(scene_row) -> dict:
+    columns = [scene_row[c] for c in ("x", "y", "size", "angle")]
+    return {name: pose for name, *pose in zip(scene_row["objects"], *columns)}
+
+
+def test_target_is_reference_with_exactly_the_edit(small_split):
+    scenes = pd.read_parquet(small_split / "scenes.parquet").set_index("image")
+    queries = pd.read_parquet(small_split / "queries.parquet")
+    for q in queries.itertuples():
+        ref, target = scenes.loc[q.query_image], scenes.loc[q.target_image]
+        ref_poses, target_poses = _poses(ref), _poses(target)
+        assert set(q.remove) <= set(ref_poses) and not set(q.add) & set(ref_poses)
+        assert set(target_poses) == (set(ref_poses) - set(q.remove)) | set(q.add)
+        for name in set(ref_poses) - set(q.remove):
+            assert target_poses[name] == ref_poses[name], "kept objects keep their place"
+        assert list(target.floor) == list(ref.floor)
+
+
+def test_text_is_the_template_filled_with_the_edit(small_split):
+    queries = pd.read_parquet(small_split / "queries.parquet")
+    for q in queries.itertuples():
+        style = TextStyle(q.style_add_article, q.style_remove_article, q.style_joiner, q.style_case, q.style_end)
+        assert compose(q.template, Edit(tuple(q.add), tuple(q.remove)), style) == q.query_text
+        for name in [*q.add, *q.remove]:
+            assert name in q.query_text.lower()
+
+
+def _pairs(names):
+    return {frozenset(p) for p in itertools.combinations(names, 2)}
+
+
+def test_test_queries_show_object_pairs_never_seen_in_train(default_synth_config):
+    train_images, train_queries = sample_split("train", default_synth_config)
+    seen = set().union(*(_pairs(scene.names) for _, scene in train_images.values()))
+    seen |= {frozenset((a, r)) for q in train_queries for a in q["add"] for r in q["remove"]}
+    test_images, test_queries = sample_split("test", default_synth_config)
+    for q in test_queries:
+        target_names = test_images[q["target_image"]][1].names
+        novel = (_pairs(target_names) | {frozenset((a, r)) for a in q["add"] for r in q["remove"]}) - seen
+        assert novel, f"test query {q['query_text']!r} only shows pairs seen in train"
+
+
+def test_test_wording_is_varied_and_unseen_in_train(default_synth_config):
+    families = load_families()
+    train_templates = {t for ts in families["train"].templates.values() for t in ts}
+    _, test_queries = sample_split("test", default_synth_config)
+    used = {q["template"] for q in test_queries}
+    assert len(used) >= 40
+    assert not used & train_templates
+    _, train_queries = sample_split("train", default_synth_config)
+    assert {q["template"] for q in train_queries} <= train_templates
+
+
+def test_edits_stay_within_bounds(default_synth_config):
+    images, queries = sample_split("val", default_synth_config)
+    for _, scene in images.values():
+        assert 1 <= len(scene.objects) <= 6 and len(set(scene.names)) == len(scene.names)
+    for q in queries:
+        assert 0 <= len(q["remove"]) <= 2 and 0 <= len(q["add"]) <= 3 and q["add"] + q["remove"]
+
+
+def test_every_catalog_object_renders():
+    from pipeline.render import sprite
+
+    for obj in load_catalog():
+        glyph = sprite(obj.name)
+        assert glyph.mode == "RGBA" and min(glyph.size) > 10, obj.name
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_split_sizes_follow_params(default_synth_config, split):
+    images, queries = sample_split(split, default_synth_config)
+    references = default_synth_config.references[split]
+    assert sum(role == "reference" for role, _ in images.values()) == references
+    assert 2 * references <= len(queries) <= 3 * references
