@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import subprocess
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +72,14 @@ def _floor(size: int, shade: tuple[int, int, int]) -> Image.Image:
     return Image.fromarray(np.broadcast_to(rgb, (size, size, 3)).astype(np.uint8), "RGB")
 
 
+@lru_cache(maxsize=8192)
+def _scaled_sprite(name: str, longest_side: int) -> Image.Image:
+    glyph = sprite(name)
+    scale = longest_side / max(glyph.size)
+    return glyph.resize((max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))), Image.LANCZOS)
+
+
+@lru_cache(maxsize=4096)
 def _shadow(width: int, height: int) -> Image.Image:
     pad = max(2, width // 6)
     mask = Image.new("L", (width + 2 * pad, height + 2 * pad), 0)
@@ -83,9 +91,7 @@ def render(scene: Scene, size: int) -> Image.Image:
     """Draws `scene` as a square RGB image of `size` pixels."""
     image = _floor(size, scene.floor)
     for obj in scene.objects:
-        glyph = sprite(obj.name)
-        scale = obj.size * size / max(glyph.size)
-        glyph = glyph.resize((max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))), Image.LANCZOS)
+        glyph = _scaled_sprite(obj.name, max(1, round(obj.size * size)))
         glyph = glyph.rotate(obj.angle, resample=Image.BICUBIC, expand=True)
         cx, cy = obj.x * size, obj.y * size
         shadow = _shadow(glyph.width, max(2, glyph.height // 4))

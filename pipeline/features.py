@@ -1,0 +1,191 @@
+"""The feature cache: what the frozen backbone says about every image and text, computed once, kept in Zarr.
+
+`cache/<key>/features.zarr` holds image embeddings, the visual activations entering the last K blocks (so the
+tail can be retrained without the rest of the tower) and text embeddings; `images.parquet` and `texts.parquet`
+beside it say which row is which. `<key>` hashes architecture, weights, preprocessing and K, so a changed
+backbone never reads stale features. The store is built under a `.partial` name in whole chunks, with progress
+recorded after each; a killed run resumes at the first chunk not recorded, and the finished store appears by
+one atomic rename, so a reader never sees it half written.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import zarr
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from pipeline.catalog import load_catalog
+from pipeline.dataset import SplitSource
+from submission_src.model import Backbone, object_phrase
+
+CACHE_ROOT = Path("cache")
+BOOTSTRAP_WEIGHTS = Path("models/bootstrap/clip.pt")
+STORE_NAME = "features.zarr"
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    model: str  # open_clip architecture name, or a model-config JSON path
+    pretrained: str | None  # open_clip tag, checkpoint path, or 'bootstrap'
+    tail_blocks: int
+
+    @classmethod
+    def from_params(cls, params: dict) -> "FeatureSpec":
+        return cls(params["backbone"]["model"], params["backbone"]["pretrained"], int(params["features"]["tail_blocks"]))
+
+    @property
+    def weights(self) -> str | None:
+        return str(BOOTSTRAP_WEIGHTS) if self.pretrained == "bootstrap" else self.pretrained
+
+    def load_backbone(self) -> Backbone:
+        return Backbone.create(self.model, self.weights)
+
+    def key(self, backbone: Backbone) -> str:
+        """A hash of everything that changes the features: architecture, weights, preprocessing, K."""
+        digest = hashlib.sha256()
+        architecture = Path(self.model).read_text() if self.model.endswith(".json") else self.model
+        weights = _file_digest(self.weights) if self.weights and Path(self.weights).is_file() else self.weights
+        for part in (architecture, weights, json.dumps(backbone.clip.visual.preprocess_cfg, sort_keys=True, default=str),
+                     self.tail_blocks):
+            digest.update(str(part).encode() + b"\0")
+        return digest.hexdigest()[:16]
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def image_table(splits: dict[str, SplitSource]) -> pd.DataFrame:
+    """Every unique image of every split (path, split, objects when the split records them), one row each."""
+    rows = []
+    for split, source in splits.items():
+        frame = source.load()
+        names = pd.unique(pd.concat([frame.query_image, frame.target_image]))
+        scenes_path = Path(source.csv).parent / "scenes.parquet"
+        objects = pd.read_parquet(scenes_path).set_index("image").objects if scenes_path.is_file() else None
+        for name in names:
+            rows.append({"path": str(Path(source.images) / name), "split": split, "image": name,
+                         "objects": list(objects[name]) if objects is not None else None})
+    table = pd.DataFrame(rows).drop_duplicates("path").reset_index(drop=True)
+    table["row"] = np.arange(len(table))
+    return table
+
+
+def text_table(splits: dict[str, SplitSource]) -> pd.DataFrame:
+    """Every text the later stages embed: query texts and one phrase per catalog object."""
+    queries = pd.unique(pd.concat([source.load().query_text for source in splits.values()]))
+    table = pd.concat([pd.DataFrame({"text": queries, "kind": "query"}),
+                       pd.DataFrame({"text": [object_phrase(o.name) for o in load_catalog()], "kind": "object"})])
+    table = table.drop_duplicates("text").reset_index(drop=True)
+    table["row"] = np.arange(len(table))
+    return table
+
+
+class ImageFiles(Dataset):
+    def __init__(self, paths: list[str], preprocess):
+        self.paths, self.preprocess = paths, preprocess
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        with Image.open(self.paths[i]) as image:
+            return self.preprocess(image.convert("RGB"))
+
+
+def _write_progress(path: Path, done: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"images_done": done}))
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def extract(backbone: Backbone, spec: FeatureSpec, images: pd.DataFrame, texts: pd.DataFrame, out_dir: Path,
+            chunk: int = 256, workers: int = 2, device: str = "cpu") -> Path:
+    """Builds (or resumes) `out_dir/features.zarr`; returns its path."""
+    final, partial = out_dir / STORE_NAME, out_dir / (STORE_NAME + ".partial")
+    if final.exists():
+        return final
+    out_dir.mkdir(parents=True, exist_ok=True)
+    progress_path = out_dir / "progress.json"
+    half = device.startswith("cuda")
+    backbone = backbone.to(device).eval()
+    if half:
+        backbone = backbone.half()
+    dtype = np.float16 if half else np.float32
+    probe = backbone.preprocess(Image.new("RGB", (32, 32))).unsqueeze(0).to(device, torch.float16 if half else None)
+    activation_shape = tuple(backbone.trunk(probe, spec.tail_blocks).shape[1:])
+    embed_dim = backbone.clip.encode_image(probe).shape[1]
+
+    done = json.loads(progress_path.read_text())["images_done"] if progress_path.exists() and partial.exists() else 0
+    if done == 0:
+        shutil.rmtree(partial, ignore_errors=True)
+        store = zarr.open_group(partial, mode="w")
+        store.create_array("image_embeddings", shape=(len(images), embed_dim), chunks=(chunk, embed_dim), dtype=dtype)
+        store.create_array("tail_inputs", shape=(len(images), *activation_shape),
+                           chunks=(chunk, *activation_shape), dtype=dtype)
+        store.create_array("text_embeddings", shape=(len(texts), embed_dim), chunks=(4096, embed_dim), dtype=dtype)
+        store.attrs.update({"tail_blocks": spec.tail_blocks, "model": spec.model, "pretrained": spec.pretrained,
+                            "complete": False})
+    store = zarr.open_group(partial, mode="r+")
+
+    loader = DataLoader(ImageFiles(images.path.tolist()[done:], backbone.preprocess), batch_size=chunk,
+                        num_workers=workers, pin_memory=half)
+    started = time.time()
+    bar = tqdm(total=len(images), initial=done, desc="features: images", unit="img")
+    for pixels in loader:
+        pixels = pixels.to(device, torch.float16 if half else torch.float32, non_blocking=True)
+        activations = backbone.trunk(pixels, spec.tail_blocks)
+        embeddings = torch.nn.functional.normalize(backbone.tail(activations, spec.tail_blocks).float(), dim=-1)
+        end = done + len(pixels)
+        store["tail_inputs"][done:end] = activations.cpu().numpy().astype(dtype)
+        store["image_embeddings"][done:end] = embeddings.cpu().numpy().astype(dtype)
+        done = end
+        _write_progress(progress_path, done)
+        bar.update(len(pixels))
+        bar.set_postfix(img_per_s=f"{(bar.n - bar.initial) / (time.time() - started):.1f}")
+    bar.close()
+
+    text_embeddings = [backbone.encode_text(texts.text.iloc[i: i + 512].tolist()).float().cpu().numpy()
+                       for i in tqdm(range(0, len(texts), 512), desc="features: texts", unit="batch")]
+    store["text_embeddings"][:] = np.concatenate(text_embeddings).astype(dtype)
+    images.to_parquet(out_dir / "images.parquet", index=False)
+    texts.to_parquet(out_dir / "texts.parquet", index=False)
+    store.attrs["complete"] = True
+    os.replace(partial, final)
+    progress_path.unlink(missing_ok=True)
+    return final
+
+
+def open_cache(key: str | None = None, root: Path = CACHE_ROOT) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cache as two pandas DataFrames, images and texts, each row with its `embedding` (a numpy vector).
+
+    `key` defaults to the cache of the backbone that params.yaml names.
+    """
+    if key is None:
+        from pipeline.params import load_params
+
+        spec = FeatureSpec.from_params(load_params())
+        key = spec.key(spec.load_backbone())
+    out_dir = root / key
+    store = zarr.open_group(out_dir / STORE_NAME, mode="r")
+    images = pd.read_parquet(out_dir / "images.parquet")
+    texts = pd.read_parquet(out_dir / "texts.parquet")
+    images["embedding"] = list(store["image_embeddings"][:])
+    texts["embedding"] = list(store["text_embeddings"][:])
+    return images, texts

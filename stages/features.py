@@ -1,0 +1,25 @@
+"""DVC stage `features`: runs the frozen backbone once over every image and text into cache/<key>/."""
+import json
+
+import torch
+
+from pipeline.dataset import load_manifest
+from pipeline.features import CACHE_ROOT, FeatureSpec, extract, image_table, text_table
+from pipeline.params import load_params
+
+
+def main() -> None:
+    params = load_params()
+    spec = FeatureSpec.from_params(params)
+    backbone = spec.load_backbone()
+    key = spec.key(backbone)
+    splits = load_manifest()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    store = extract(backbone, spec, image_table(splits), text_table(splits), CACHE_ROOT / key,
+                    chunk=params["features"]["chunk"], workers=params["features"]["decode_workers"], device=device)
+    (CACHE_ROOT / "current.json").write_text(json.dumps({"key": key, "store": str(store)}) + "\n")
+    print(f"features: {store}")
+
+
+if __name__ == "__main__":
+    main()

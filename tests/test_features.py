@@ -1,0 +1,142 @@
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import zarr
+
+from pipeline.dataset import SplitSource
+from pipeline.features import STORE_NAME, FeatureSpec, extract, image_table, open_cache, text_table
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 16},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, small_split):
+    """A tiny random CLIP (config + weights on disk) and the small split as a one-split source."""
+    folder = tmp_path_factory.mktemp("tiny")
+    (folder / "tiny.json").write_text(json.dumps(TINY_CLIP))
+    torch.manual_seed(0)
+    spec = FeatureSpec(str(folder / "tiny.json"), None, tail_blocks=1)
+    torch.save(spec.load_backbone().clip.state_dict(), folder / "weights.pt")
+    spec = FeatureSpec(str(folder / "tiny.json"), str(folder / "weights.pt"), tail_blocks=1)
+    splits = {"test": SplitSource(str(small_split / "data.csv"), str(small_split / "images"))}
+    return folder, spec, splits
+
+
+def _extract(spec, splits, out, chunk=16):
+    return extract(spec.load_backbone(), spec, image_table(splits), text_table(splits), out, chunk=chunk, workers=0)
+
+
+def test_round_trip_matches_the_backbone(tiny, tmp_path):
+    _, spec, splits = tiny
+    store = zarr.open_group(_extract(spec, splits, tmp_path / "c"), mode="r")
+    images, texts = image_table(splits), text_table(splits)
+    backbone = spec.load_backbone().eval()
+    from PIL import Image
+
+    pixels = torch.stack([backbone.preprocess(Image.open(p).convert("RGB")) for p in images.path[:5]])
+    with torch.no_grad():
+        expected_images = backbone.encode_image(pixels).numpy()
+        expected_texts = backbone.encode_text(texts.text[:5].tolist()).numpy()
+        expected_tokens = backbone.trunk(pixels, 1).numpy()
+    np.testing.assert_allclose(store["image_embeddings"][:5], expected_images, atol=1e-5)
+    np.testing.assert_allclose(store["text_embeddings"][:5], expected_texts, atol=1e-5)
+    np.testing.assert_allclose(store["tail_inputs"][:5], expected_tokens, atol=1e-5)
+
+
+def test_shapes_dtypes_and_tables(tiny, tmp_path):
+    _, spec, splits = tiny
+    out = tmp_path / "c"
+    store = zarr.open_group(_extract(spec, splits, out), mode="r")
+    images = pd.read_parquet(out / "images.parquet")
+    texts = pd.read_parquet(out / "texts.parquet")
+    grid_tokens = (32 // 16) ** 2 + 1
+    assert store["image_embeddings"].shape == (len(images), 32) and store["image_embeddings"].dtype == np.float32
+    assert store["tail_inputs"].shape == (len(images), grid_tokens, 32)
+    assert store["text_embeddings"].shape == (len(texts), 32)
+    assert set(texts.kind) == {"query", "object"} and texts.text.is_unique
+    assert images.path.is_unique and (images.row == np.arange(len(images))).all()
+    norms = np.linalg.norm(store["image_embeddings"][:], axis=1)
+    np.testing.assert_allclose(norms, 1, atol=1e-5)
+    assert store.attrs["complete"] is True
+
+
+KILLABLE = textwrap.dedent("""
+    import sys, time, torch
+    from pipeline.dataset import SplitSource
+    from pipeline.features import FeatureSpec, extract, image_table, text_table
+    model, weights, csv, images_dir, out = sys.argv[1:]
+    spec = FeatureSpec(model, weights, tail_blocks=1)
+    backbone = spec.load_backbone()
+    slow = backbone.preprocess
+    backbone.preprocess = lambda im: (time.sleep(0.02), slow(im))[1]
+    splits = {"test": SplitSource(csv, images_dir)}
+    extract(backbone, spec, image_table(splits), text_table(splits), __import__("pathlib").Path(out), chunk=8, workers=0)
+""")
+
+
+def test_resume_after_sigkill_equals_a_clean_run(tiny, tmp_path, small_split):
+    folder, spec, splits = tiny
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-c", KILLABLE, spec.model, spec.pretrained,
+                             str(small_split / "data.csv"), str(small_split / "images"), str(out)],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    progress = out / "progress.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if progress.exists() and json.loads(progress.read_text())["images_done"] >= 24:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / STORE_NAME).exists(), "the killed run must not leave a finished-looking store"
+    done_before = json.loads(progress.read_text())["images_done"]
+    assert 0 < done_before < len(image_table(splits))
+
+    resumed = zarr.open_group(_extract(spec, splits, out, chunk=8), mode="r")
+    clean = zarr.open_group(_extract(spec, splits, tmp_path / "clean", chunk=8), mode="r")
+    for name in ("image_embeddings", "tail_inputs", "text_embeddings"):
+        np.testing.assert_array_equal(resumed[name][:], clean[name][:])
+
+
+def test_key_isolates_backbones(tiny, tmp_path):
+    folder, spec, _ = tiny
+    backbone = spec.load_backbone()
+    assert spec.key(backbone) == FeatureSpec(spec.model, spec.pretrained, 1).key(backbone)
+    assert spec.key(backbone) != FeatureSpec(spec.model, spec.pretrained, 2).key(backbone)
+    other = tmp_path / "other.pt"
+    state = backbone.clip.state_dict()
+    state["logit_scale"] = state["logit_scale"] + 1
+    torch.save(state, other)
+    assert spec.key(backbone) != FeatureSpec(spec.model, str(other), 1).key(backbone)
+
+
+def test_readme_snippet_runs(tiny, tmp_path, monkeypatch):
+    folder, spec, splits = tiny
+    (tmp_path / "params.yaml").write_text(json.dumps({
+        "backbone": {"model": spec.model, "pretrained": spec.pretrained}, "features": {"tail_blocks": 1}}))
+    monkeypatch.chdir(tmp_path)
+    _extract(spec, splits, Path("cache") / spec.key(spec.load_backbone()))
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Inspect the cache with pandas", 1)[1]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace: dict = {}
+    exec(snippet, namespace)
+    images, texts = namespace["images"], namespace["texts"]
+    assert len(images) == len(image_table(splits)) and len(images.embedding[0]) == 32
+    assert len(texts) == len(text_table(splits))
