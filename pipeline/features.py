@@ -161,9 +161,9 @@ def extract(backbone: Backbone, spec: FeatureSpec, images: pd.DataFrame, texts: 
         bar.set_postfix(img_per_s=f"{(bar.n - bar.initial) / (time.time() - started):.1f}")
     bar.close()
 
-    text_embeddings = [backbone.encode_text(texts.text.iloc[i: i + 512].tolist()).float().cpu().numpy()
-                       for i in tqdm(range(0, len(texts), 512), desc="features: texts", unit="batch")]
-    store["text_embeddings"][:] = np.concatenate(text_embeddings).astype(dtype)
+    for start in tqdm(range(0, len(texts), 512), desc="features: texts", unit="batch"):
+        batch = texts.text.iloc[start: start + 512].tolist()
+        store["text_embeddings"][start: start + len(batch)] = backbone.encode_text(batch).float().cpu().numpy()
     images.to_parquet(out_dir / "images.parquet", index=False)
     texts.to_parquet(out_dir / "texts.parquet", index=False)
     store.attrs["complete"] = True

@@ -1,6 +1,7 @@
 """Draws scenes: Noto Color Emoji sprites on a plain floor with soft shadows."""
 from __future__ import annotations
 
+import os
 import subprocess
 from functools import cache, lru_cache
 from pathlib import Path
@@ -26,6 +27,12 @@ class FontMissingError(RuntimeError):
 
 
 def find_emoji_font() -> Path:
+    """The Noto Color Emoji file: $CIR_EMOJI_FONT if set, else the usual Debian/Fedora places, else fontconfig."""
+    override = os.environ.get("CIR_EMOJI_FONT")
+    if override:
+        if not Path(override).is_file():
+            raise FontMissingError(f"CIR_EMOJI_FONT={override} is not a file")
+        return Path(override)
     for candidate in FONT_CANDIDATES:
         if Path(candidate).is_file():
             return Path(candidate)

@@ -37,11 +37,11 @@ def main() -> None:
     history = train_bootstrap(
         backbone.clip, backbone.tokenizer, [object_phrase(o.name) for o in load_catalog()], config,
         evaluate=lambda _: {"val_recall": scene_recall(backbone, val_scenes.iloc[:EVAL_SCENES], val_dir / "images")},
-        eval_every=params["bootstrap"]["eval_every"])
-    torch.save(backbone.clip.state_dict(), OUT / "clip.pt")
-    metrics = {"object_recall_at_k": {split: scene_recall(backbone, pd.read_parquet(SYNTHETIC_ROOT / split / "scenes.parquet"),
-                                                          SYNTHETIC_ROOT / split / "images")
-                                      for split in ("val", "test")},
+        eval_every=params["bootstrap"]["eval_every"], device="cuda" if torch.cuda.is_available() else "cpu")
+    torch.save(backbone.clip.cpu().state_dict(), OUT / "clip.pt")
+    recall = {split: scene_recall(backbone, pd.read_parquet(SYNTHETIC_ROOT / split / "scenes.parquet"),
+                                  SYNTHETIC_ROOT / split / "images") for split in ("val", "test")}
+    metrics = {"object_recall_at_k": recall,
                "train_seconds": round(history[-1]["seconds"], 1), "steps": config.steps,
                "scenes_seen": config.steps * config.batch_size}
     Path("metrics/bootstrap.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -1,0 +1,204 @@
+"""Training on the feature cache: fusion modules (adapter, combiner) and the unfrozen visual tail.
+
+Every batch holds whole reference groups, so each query meets its sibling targets (the same reference, another
+edit) as negatives, next to the other targets of the batch and its own reference image.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import zarr
+from torch import nn
+from tqdm import tqdm
+
+from pipeline.dataset import SplitSource
+from pipeline.features import STORE_NAME
+from submission_src.model import Backbone, QueryParser, object_phrase
+
+
+@dataclass
+class FeatureCache:
+    images: pd.DataFrame
+    texts: pd.DataFrame
+    image_embeddings: torch.Tensor
+    text_embeddings: torch.Tensor
+    store: zarr.Group
+
+    @classmethod
+    def open(cls, out_dir: Path) -> "FeatureCache":
+        store = zarr.open_group(out_dir / STORE_NAME, mode="r")
+        return cls(pd.read_parquet(out_dir / "images.parquet"), pd.read_parquet(out_dir / "texts.parquet"),
+                   torch.from_numpy(store["image_embeddings"][:]).float(),
+                   torch.from_numpy(store["text_embeddings"][:]).float(), store)
+
+    def embeddings(self, rows: np.ndarray) -> torch.Tensor:
+        return self.image_embeddings[rows]
+
+    def tail_inputs(self, rows: np.ndarray) -> torch.Tensor:
+        order = np.argsort(rows)
+        block = self.store["tail_inputs"].get_orthogonal_selection((rows[order],))
+        out = np.empty_like(block)
+        out[order] = block
+        return torch.from_numpy(out).float()
+
+
+@dataclass
+class QuerySet:
+    """One split's queries as tensors over the cache: reference/target rows, text and parsed-phrase embeddings."""
+
+    frame: pd.DataFrame  # query_image, query_text, target_image, add, remove, reference_row, target_row
+    texts: torch.Tensor
+    add: torch.Tensor
+    remove: torch.Tensor
+
+    @property
+    def reference_rows(self) -> np.ndarray:
+        return self.frame.reference_row.to_numpy()
+
+    @property
+    def target_rows(self) -> np.ndarray:
+        return self.frame.target_row.to_numpy()
+
+    def database_rows(self) -> np.ndarray:
+        """The judge's database: the split's unique target images."""
+        return np.unique(self.target_rows)
+
+
+def phrase_sums(parsed: list[list[str]], phrase_embeddings: dict[str, torch.Tensor], dim: int) -> torch.Tensor:
+    sums = torch.zeros(len(parsed), dim)
+    for i, names in enumerate(parsed):
+        for name in names:
+            sums[i] += phrase_embeddings[name]
+    return sums
+
+
+@torch.no_grad()
+def build_query_set(cache: FeatureCache, split: str, source: SplitSource, parser: QueryParser,
+                    backbone: Backbone) -> QuerySet:
+    frame = source.load()
+    image_rows = cache.images[cache.images.split == split].set_index("image").row
+    text_rows = cache.texts.set_index("text").row
+    parsed = [parser(t) for t in frame.query_text]
+    frame = frame.assign(add=[p.add for p in parsed], remove=[p.remove for p in parsed],
+                         reference_row=frame.query_image.map(image_rows).to_numpy(),
+                         target_row=frame.target_image.map(image_rows).to_numpy())
+    names = sorted({n for p in parsed for n in p.add + p.remove})
+    encoded = backbone.encode_text([object_phrase(n) for n in names]) if names else torch.zeros(0)
+    phrase_embeddings = dict(zip(names, encoded))
+    dim = cache.image_embeddings.shape[1]
+    return QuerySet(frame, cache.text_embeddings[frame.query_text.map(text_rows).to_numpy(copy=True)],
+                    phrase_sums(frame["add"], phrase_embeddings, dim),
+                    phrase_sums(frame["remove"], phrase_embeddings, dim))
+
+
+def reference_group_batches(queries: QuerySet, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Query indices in batches of whole reference groups (siblings together), groups shuffled."""
+    groups = list(queries.frame.groupby("query_image", sort=False).indices.values())
+    rng.shuffle(groups)
+    batches, current = [], []
+    for group in groups:
+        if current and len(current) + len(group) > batch_size:
+            batches.append(np.array(current))
+            current = []
+        current.extend(group)
+    if current:
+        batches.append(np.array(current))
+    return batches
+
+
+def contrastive_loss(queries: torch.Tensor, targets: torch.Tensor, references: torch.Tensor,
+                     logit_scale: torch.Tensor) -> torch.Tensor:
+    """InfoNCE of each query against the batch's targets (siblings among them) and its own reference image."""
+    candidates = torch.cat([targets, references])
+    logits = logit_scale.exp() * queries @ candidates.T
+    return F.cross_entropy(logits, torch.arange(len(queries)))
+
+
+class Retriever(nn.Module):
+    """What a method needs to score queries: a fusion module and, optionally, the trainable visual tail."""
+
+    def __init__(self, fusion: nn.Module, backbone: Backbone | None = None, tail_blocks: int = 0):
+        super().__init__()
+        self.fusion, self.backbone, self.tail_blocks = fusion, backbone, tail_blocks
+        self.logit_scale = nn.Parameter(torch.tensor(np.log(20.0), dtype=torch.float32))
+
+    def embed_images(self, cache: FeatureCache, rows: np.ndarray) -> torch.Tensor:
+        if self.backbone is None:
+            return cache.embeddings(rows)
+        activations = cache.tail_inputs(rows)
+        if activations.ndim == 4:
+            activations = activations.contiguous(memory_format=torch.channels_last)
+        return F.normalize(self.backbone.tail(activations, self.tail_blocks).float(), dim=-1)
+
+    def embed_queries(self, cache: FeatureCache, queries: QuerySet, index: np.ndarray) -> torch.Tensor:
+        references = self.embed_images(cache, queries.reference_rows[index])
+        return self.fusion(references, queries.add[index], queries.remove[index], queries.texts[index])
+
+
+def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: int, batch_size: int, lr: float,
+                    weight_decay: float, seed: int, desc: str, max_batches: int | None = None) -> list[dict]:
+    """Trains in place; `cache` is a FeatureCache or anything with its `embeddings`/`tail_inputs` methods.
+
+    `max_batches` stops each epoch early (for timing); its history then holds the scaled full-epoch seconds.
+    """
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    params = [p for p in retriever.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    schedule = [reference_group_batches(queries, batch_size, rng) for _ in range(epochs)]
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=sum(map(len, schedule)),
+                                                    pct_start=0.1)
+    history = []
+    retriever.train()
+    if retriever.backbone is not None:
+        retriever.backbone.eval()  # frozen batch-norm statistics; only the tail's weights learn
+    started = time.time()
+    for epoch, batches in enumerate(schedule):
+        losses = []
+        epoch_started = time.time()
+        for index in tqdm(batches[:max_batches], desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch", leave=False):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=retriever.backbone is not None):
+                query = retriever.embed_queries(cache, queries, index)
+                target = retriever.embed_images(cache, queries.target_rows[index])
+                reference = retriever.embed_images(cache, queries.reference_rows[index])
+            loss = contrastive_loss(query.float(), target.float(), reference.float(), retriever.logit_scale)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+        epoch_seconds = (time.time() - epoch_started) * len(batches) / len(batches[:max_batches])
+        history.append({"method": desc, "epoch": epoch + 1, "loss": float(np.mean(losses)),
+                        "seconds": time.time() - started, "epoch_seconds": epoch_seconds})
+        tqdm.write(f"{desc}: epoch {epoch + 1} loss {history[-1]['loss']:.4f}")
+    retriever.eval()
+    return history
+
+
+@torch.no_grad()
+def rank_queries(query_embeddings: torch.Tensor, database: torch.Tensor, database_rows: np.ndarray,
+                 target_rows: np.ndarray, top: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """The judge's protocol: cosine over the database; returns each target's rank and each query's top rows."""
+    similarity = F.normalize(query_embeddings.float(), dim=-1) @ F.normalize(database.float(), dim=-1).T
+    position = {row: i for i, row in enumerate(database_rows)}
+    target_scores = similarity[torch.arange(len(target_rows)), [position[r] for r in target_rows]]
+    ranks = (similarity > target_scores[:, None]).sum(dim=1).numpy()
+    return ranks, database_rows[similarity.topk(min(top, len(database_rows)), dim=1).indices.numpy()]
+
+
+@torch.no_grad()
+def embed_all(retriever: Retriever, cache: FeatureCache, queries: QuerySet, batch_size: int = 512):
+    """Query embeddings of every query and the database embeddings of the split."""
+    rows = queries.database_rows()
+    database = torch.cat([retriever.embed_images(cache, rows[i: i + batch_size])
+                          for i in range(0, len(rows), batch_size)])
+    index = np.arange(len(queries.frame))
+    query = torch.cat([retriever.embed_queries(cache, queries, index[i: i + batch_size])
+                       for i in range(0, len(index), batch_size)])
+    return query, database, rows

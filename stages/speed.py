@@ -1,0 +1,75 @@
+"""DVC stage `speed`: one training epoch from the cache vs the same epoch computing frozen features on the fly.
+
+Measured in one run on one machine: the adapter on cached embeddings vs the backbone encoding every reference
+and target image per batch; the tail on cached activations vs the full tower per batch. The on-the-fly epochs
+are timed over their first batches and scaled to the epoch (query texts come from the cache in both).
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pipeline.experiment import Experiment
+from pipeline.training import Retriever, train_retriever
+from submission_src.model import Backbone, FusionAdapter
+
+TIMED_BATCHES = 6
+
+
+class LiveFeatures:
+    """What the cache holds, recomputed from the image files on every call."""
+
+    def __init__(self, backbone: Backbone, paths: np.ndarray, tail_blocks: int):
+        self.backbone, self.paths, self.tail_blocks = backbone, paths, tail_blocks
+
+    def _pixels(self, rows: np.ndarray) -> torch.Tensor:
+        return torch.stack([self.backbone.preprocess(Image.open(p).convert("RGB")) for p in self.paths[rows]])
+
+    @torch.no_grad()
+    def embeddings(self, rows: np.ndarray) -> torch.Tensor:
+        return self.backbone.encode_image(self._pixels(rows))
+
+    @torch.no_grad()
+    def tail_inputs(self, rows: np.ndarray) -> torch.Tensor:
+        return self.backbone.trunk(self._pixels(rows), self.tail_blocks)
+
+
+def epoch_seconds(experiment: Experiment, features, queries, with_tail: bool, max_batches: int | None) -> float:
+    config = experiment.params["tail" if with_tail else "adapter"]
+    backbone = None
+    if with_tail:
+        backbone = experiment.spec.load_backbone().eval()
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        for p in backbone.tail_parameters(experiment.spec.tail_blocks).values():
+            p.requires_grad_(True)
+    retriever = Retriever(FusionAdapter(experiment.dim, experiment.params["adapter"]["hidden"]), backbone,
+                          experiment.spec.tail_blocks)
+    history = train_retriever(retriever, features, queries, epochs=1, batch_size=config["batch_size"],
+                              lr=config["lr"], weight_decay=0.0, seed=0, desc="timing", max_batches=max_batches)
+    return history[0]["epoch_seconds"]
+
+
+def main() -> None:
+    experiment = Experiment.load()
+    queries = experiment.queries("train")
+    live = LiveFeatures(experiment.backbone, experiment.cache.images.path.to_numpy(), experiment.spec.tail_blocks)
+    speed = {
+        "adapter_epoch_s_cached": epoch_seconds(experiment, experiment.cache, queries, False, None),
+        "adapter_epoch_s_backbone": epoch_seconds(experiment, live, queries, False, TIMED_BATCHES),
+        "tail_epoch_s_cached": epoch_seconds(experiment, experiment.cache, queries, True, TIMED_BATCHES),
+        "tail_epoch_s_full": epoch_seconds(experiment, live, queries, True, TIMED_BATCHES),
+    }
+    speed["adapter_speedup"] = speed["adapter_epoch_s_backbone"] / speed["adapter_epoch_s_cached"]
+    speed["tail_speedup"] = speed["tail_epoch_s_full"] / speed["tail_epoch_s_cached"]
+    speed["device"] = "cpu"
+    speed["torch_threads"] = torch.get_num_threads()
+    Path("metrics").mkdir(exist_ok=True)
+    Path("metrics/speed.json").write_text(json.dumps(speed, indent=2) + "\n")
+    print(json.dumps(speed, indent=2))
+
+
+if __name__ == "__main__":
+    main()

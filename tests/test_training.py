@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pipeline.baselines import Combiner
+from pipeline.features import extract, image_table, text_table
+from pipeline.training import (FeatureCache, Retriever, build_query_set, embed_all, rank_queries,
+                               reference_group_batches, train_retriever)
+from submission_src.model import FusionAdapter, QueryParser
+from tests.test_features import tiny  # noqa: F401  (fixture)
+
+
+def test_adapter_starts_as_the_arithmetic_rule():
+    torch.manual_seed(0)
+    image, add, remove, text = (F.normalize(torch.randn(5, 16), dim=-1) for _ in range(4))
+    expected = F.normalize(image + add - remove, dim=-1)
+    torch.testing.assert_close(FusionAdapter(16, 32)(image, add, remove, text), expected)
+
+
+def test_rank_queries_follows_the_judge():
+    database = torch.eye(4)
+    queries = torch.tensor([[1.0, 0.2, 0, 0], [0.9, 0.5, 0, 0], [0, 0, 0, 1.0]])
+    ranks, top = rank_queries(queries, database, np.array([10, 11, 12, 13]), np.array([10, 10, 12]), top=2)
+    assert ranks.tolist() == [0, 0, 1]  # ties do not count against the target
+    assert top[2].tolist()[0] == 13
+
+
+@pytest.fixture(scope="module")
+def tiny_queries(tiny, tmp_path_factory):
+    folder, spec, splits = tiny
+    out = tmp_path_factory.mktemp("cache")
+    backbone = spec.load_backbone().eval()
+    extract(backbone, spec, image_table(splits), text_table(splits), out, chunk=16, workers=0)
+    cache = FeatureCache.open(out)
+    return cache, build_query_set(cache, "test", splits["test"], QueryParser(), backbone), spec
+
+
+def test_batches_keep_siblings_together(tiny_queries):
+    _, queries, _ = tiny_queries
+    batches = reference_group_batches(queries, 8, np.random.default_rng(0))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(queries.frame)))
+    owner = {}
+    for b, batch in enumerate(batches):
+        for reference in queries.frame.query_image.iloc[batch]:
+            assert owner.setdefault(reference, b) == b
+
+
+def test_query_set_sums_parsed_phrases(tiny_queries):
+    _, queries, _ = tiny_queries
+    n_add = queries.frame["add"].map(len).to_numpy()
+    assert ((queries.add.norm(dim=1) > 0).numpy() == (n_add > 0)).all()
+
+
+def test_training_lowers_the_loss_and_embeds_the_database(tiny_queries):
+    cache, queries, _ = tiny_queries
+    retriever = Retriever(Combiner(cache.image_embeddings.shape[1], 32, 64))
+    history = train_retriever(retriever, cache, queries, epochs=6, batch_size=16, lr=3e-3, weight_decay=0.0,
+                              seed=0, desc="test")
+    assert history[-1]["loss"] < history[0]["loss"]
+    query, database, rows = embed_all(retriever, cache, queries)
+    assert query.shape == (len(queries.frame), database.shape[1]) and len(rows) == queries.frame.target_image.nunique()
+
+
+def test_tail_training_changes_only_the_tail(tiny_queries):
+    cache, queries, spec = tiny_queries
+    backbone = spec.load_backbone().eval()
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    tail = backbone.tail_parameters(1)
+    for p in tail.values():
+        p.requires_grad_(True)
+    before = {n: p.detach().clone() for n, p in backbone.clip.named_parameters()}
+    retriever = Retriever(FusionAdapter(cache.image_embeddings.shape[1], 16), backbone, 1)
+    train_retriever(retriever, cache, queries, epochs=1, batch_size=16, lr=1e-2, weight_decay=0.0, seed=0,
+                    desc="tail")
+    changed = {n for n, p in backbone.clip.named_parameters() if not torch.equal(p, before[n])}
+    assert changed and changed <= set(tail)
