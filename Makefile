@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FONT_PACKAGE := fonts-noto-color-emoji
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup font demo test
+.PHONY: setup font demo test publish
 
 setup: $(VENV)/.installed font
 
@@ -30,3 +30,7 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# make publish REPO_ID=user/name [DRY_RUN=1]; the token comes from HF_TOKEN.
+publish: setup
+	$(BIN)/python -m pipeline.publish --repo-id $(REPO_ID) $(if $(DRY_RUN),--dry-run)

@@ -29,6 +29,7 @@ class FeatureCache:
     image_embeddings: torch.Tensor
     text_embeddings: torch.Tensor
     store: zarr.Group
+    _tail_inputs: torch.Tensor | None = None
 
     @classmethod
     def open(cls, out_dir: Path) -> "FeatureCache":
@@ -41,11 +42,9 @@ class FeatureCache:
         return self.image_embeddings[rows]
 
     def tail_inputs(self, rows: np.ndarray) -> torch.Tensor:
-        order = np.argsort(rows)
-        block = self.store["tail_inputs"].get_orthogonal_selection((rows[order],))
-        out = np.empty_like(block)
-        out[order] = block
-        return torch.from_numpy(out).float()
+        if self._tail_inputs is None:  # read once: batches pick rows all over the store
+            self._tail_inputs = torch.from_numpy(self.store["tail_inputs"][:]).float()
+        return self._tail_inputs[rows]
 
 
 @dataclass
@@ -136,9 +135,11 @@ class Retriever(nn.Module):
             activations = activations.contiguous(memory_format=torch.channels_last)
         return F.normalize(self.backbone.tail(activations, self.tail_blocks).float(), dim=-1)
 
-    def embed_queries(self, cache: FeatureCache, queries: QuerySet, index: np.ndarray) -> torch.Tensor:
-        references = self.embed_images(cache, queries.reference_rows[index])
+    def fuse(self, references: torch.Tensor, queries: QuerySet, index: np.ndarray) -> torch.Tensor:
         return self.fusion(references, queries.add[index], queries.remove[index], queries.texts[index])
+
+    def embed_queries(self, cache: FeatureCache, queries: QuerySet, index: np.ndarray) -> torch.Tensor:
+        return self.fuse(self.embed_images(cache, queries.reference_rows[index]), queries, index)
 
 
 def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: int, batch_size: int, lr: float,
@@ -164,9 +165,9 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
         epoch_started = time.time()
         for index in tqdm(batches[:max_batches], desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch", leave=False):
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=retriever.backbone is not None):
-                query = retriever.embed_queries(cache, queries, index)
-                target = retriever.embed_images(cache, queries.target_rows[index])
                 reference = retriever.embed_images(cache, queries.reference_rows[index])
+                query = retriever.fuse(reference, queries, index)
+                target = retriever.embed_images(cache, queries.target_rows[index])
             loss = contrastive_loss(query.float(), target.float(), reference.float(), retriever.logit_scale)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

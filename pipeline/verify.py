@@ -1,0 +1,81 @@
+"""Runs the packaged repo as the judge would: a fresh process inside it, offline, sockets to the network blocked."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+SIZE_LIMIT = 4 * 1024**3
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+# Runs with the repo as working directory and nothing of the pipeline importable.
+HARNESS = r'''
+import json, socket, sys, time
+from pathlib import Path
+
+_connect = socket.socket.connect
+def _local_only(self, address, *args):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        raise OSError(f"verification blocks network access (tried {address})")
+    return _connect(self, address, *args)
+socket.socket.connect = _local_only
+socket.socket.connect_ex = _local_only
+
+sys.path.insert(0, str(Path.cwd()))
+import numpy as np, pandas as pd
+import generate_embeds
+
+csv_path, images, out = sys.argv[1:]
+df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+for column in ("query_image", "target_image"):
+    df[column] = [str(Path(images) / name) for name in df[column]]
+database = pd.DataFrame({"target_image": pd.unique(df.target_image)})
+started = time.perf_counter()
+db = generate_embeds.encode_database(database)
+database_s = time.perf_counter() - started
+started = time.perf_counter()
+queries = generate_embeds.encode_queries(df[["query_image", "query_text"]])
+queries_s = time.perf_counter() - started
+position = {name: i for i, name in enumerate(database.target_image)}
+best = (queries @ db.T).argmax(axis=1)
+hits = best == np.array([position[t] for t in df.target_image])
+rows = np.concatenate([db, queries])
+json.dump({"top1": float(hits.mean()), "queries": len(df), "database": len(database),
+           "database_seconds": database_s, "queries_seconds": queries_s,
+           "shapes_ok": db.shape == (len(database), queries.shape[1]) and queries.shape[0] == len(df),
+           "dtype": str(queries.dtype), "finite": bool(np.isfinite(rows).all()),
+           "max_norm_error": float(np.abs(np.linalg.norm(rows, axis=1) - 1).max())}, open(out, "w"))
+'''
+
+
+def run_like_the_judge(repo: Path, queries: pd.DataFrame, images: Path) -> dict:
+    """Top-1 and sanity checks of `repo` on `queries` (challenge columns, names relative to `images`)."""
+    repo, images = repo.resolve(), images.resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        out, csv_path = Path(tmp) / "result.json", Path(tmp) / "data.csv"
+        queries.to_csv(csv_path, index=False)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | OFFLINE_ENV
+        subprocess.run([sys.executable, "-c", HARNESS, str(csv_path), str(images), str(out)], cwd=repo, env=env,
+                       check=True)
+        result = json.loads(out.read_text())
+    result["size_bytes"] = sum(f.stat().st_size for f in repo.rglob("*") if f.is_file())
+    return result
+
+
+def check(result: dict, expected_top1: float, tolerance: float = 0.005) -> list[str]:
+    """What the judge would reject, or what disagrees with the evaluate stage; empty when all is well."""
+    problems = []
+    if result["size_bytes"] > SIZE_LIMIT:
+        problems.append(f"repo is {result['size_bytes'] / 1e9:.2f} GB, over the 4 GB limit")
+    if not result["shapes_ok"]:
+        problems.append("embedding shapes do not match the rows given")
+    if not result["finite"] or result["max_norm_error"] > 1e-3 or result["dtype"] != "float32":
+        problems.append("embeddings are not finite, L2-normalised float32 rows")
+    if abs(result["top1"] - expected_top1) > tolerance:
+        problems.append(f"Top-1 {result['top1']:.4f} differs from evaluate's adapter_tail {expected_top1:.4f}")
+    return problems

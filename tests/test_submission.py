@@ -1,0 +1,166 @@
+"""The packaged repo: built from a tiny model, then fed every kind of bad input the judge might send."""
+import importlib
+import io
+import json
+import math
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from pipeline.package import build_repo
+from pipeline.verify import check, run_like_the_judge
+from submission_src.model import FusionAdapter
+from tests.test_features import tiny  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS = {s: {"adapter_tail": {"top1": 0.5}} for s in ("val", "test")}
+
+
+@pytest.fixture(scope="module")
+def repo(tiny, tmp_path_factory):
+    folder, spec, _ = tiny
+    tuned = folder / "tuned.pt"
+    torch.save({"adapter": FusionAdapter(32, 16).state_dict(), "tail": {}, "tail_blocks": 1}, tuned)
+    return build_repo(tmp_path_factory.mktemp("dist") / "hf_repo", spec, tuned, METRICS, {})
+
+
+@pytest.fixture(scope="module")
+def embeds(repo):
+    sys.path.insert(0, str(repo))
+    for name in ("model", "generate_embeds"):
+        sys.modules.pop(name, None)
+    module = importlib.import_module("generate_embeds")
+    yield module
+    sys.path.remove(str(repo))
+    for name in ("model", "generate_embeds"):
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="module")
+def odd_images(tmp_path_factory, small_split):
+    folder = tmp_path_factory.mktemp("odd")
+    base = Image.open(next((small_split / "images").iterdir())).convert("RGB")
+    base.convert("CMYK").save(folder / "cmyk.jpg")
+    base.convert("RGBA").save(folder / "rgba.png")
+    base.convert("P").save(folder / "palette.png")
+    base.convert("L").save(folder / "grey.png")
+    Image.fromarray((np.asarray(base.convert("L"), np.uint16) * 256)).save(folder / "sixteen.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90°
+    base.save(folder / "exif.jpg", exif=exif)
+    Image.new("RGB", (1, 1), "red").save(folder / "tiny.png")
+    Image.new("RGB", (4000, 3), "blue").save(folder / "wide.png")
+    (folder / "empty.jpg").write_bytes(b"")
+    buffer = io.BytesIO()
+    base.save(buffer, "JPEG")
+    (folder / "truncated.jpg").write_bytes(buffer.getvalue()[:300])
+    (folder / "text.jpg").write_text("not an image")
+    return folder
+
+
+GOOD = ["cmyk.jpg", "rgba.png", "palette.png", "grey.png", "sixteen.png", "exif.jpg", "tiny.png", "wide.png"]
+BAD = ["missing.jpg", "empty.jpg", "truncated.jpg", "text.jpg"]
+
+
+def _assert_unit_rows(array, rows):
+    assert array.dtype == np.float32 and array.shape[0] == rows
+    assert np.isfinite(array).all()
+    np.testing.assert_allclose(np.linalg.norm(array, axis=1), 1, atol=1e-4)
+
+
+def test_database_survives_odd_and_broken_images(embeds, odd_images):
+    names = [str(odd_images / n) for n in GOOD + BAD]
+    with pytest.warns(UserWarning, match=r"4 row\(s\) with unreadable images.*rows 8, 9, 10, 11"):
+        out = embeds.encode_database(pd.DataFrame({"target_image": names}))
+    _assert_unit_rows(out, len(names))
+
+
+def test_queries_survive_odd_texts(embeds, odd_images):
+    texts = ["", "   ", float("nan"), 123, None, "add a cat " * 500, "添加一只猫并删除狗", "Remove the dog!"]
+    df = pd.DataFrame({"query_image": [str(odd_images / "grey.png")] * len(texts), "query_text": texts})
+    with pytest.warns(UserWarning, match=r"text that is not a string.*rows 2, 3, 4"):
+        out = embeds.encode_queries(df)
+    _assert_unit_rows(out, len(texts))
+    assert len({out.shape[1], embeds.encode_database(df.rename(columns={"query_image": "target_image"})).shape[1]}) == 1
+
+
+def test_order_is_kept_and_duplicates_agree(embeds, odd_images):
+    names = [str(odd_images / n) for n in GOOD]
+    df = pd.DataFrame({"query_image": names + names[:2], "query_text": ["add a cat"] * 8 + ["add a cat"] * 2})
+    out = embeds.encode_queries(df)
+    np.testing.assert_allclose(out[8:], out[:2], atol=1e-6)
+    shuffled = embeds.encode_queries(df.iloc[::-1].reset_index(drop=True))
+    np.testing.assert_allclose(shuffled[::-1], out, atol=1e-5)
+
+
+def test_empty_frame_and_missing_column(embeds):
+    assert embeds.encode_database(pd.DataFrame({"target_image": []})).shape[0] == 0
+    assert embeds.encode_queries(pd.DataFrame({"query_image": [], "query_text": []})).dtype == np.float32
+    with pytest.raises(KeyError, match="query_text"):
+        embeds.encode_queries(pd.DataFrame({"query_image": ["a.jpg"]}))
+
+
+def test_repo_imports_nothing_from_the_pipeline(repo):
+    for name in ("model.py", "generate_embeds.py"):
+        source = (repo / name).read_text()
+        assert "from pipeline" not in source and "import pipeline" not in source
+    payload = torch.load(repo / "weights.pth", weights_only=True)
+    assert set(payload) >= {"backbone", "adapter", "parser", "tail_blocks"}
+
+
+def test_judge_run_offline_matches_in_process(repo, small_split, embeds):
+    frame = pd.read_csv(small_split / "data.csv")
+    result = run_like_the_judge(repo, frame, small_split / "images")
+    assert result["shapes_ok"] and result["finite"] and result["queries"] == len(frame)
+    database = pd.DataFrame({"target_image": [str(small_split / "images" / n) for n in pd.unique(frame.target_image)]})
+    queries = frame.assign(query_image=[str(small_split / "images" / n) for n in frame.query_image])
+    scores = embeds.encode_queries(queries) @ embeds.encode_database(database).T
+    position = {Path(n).name: i for i, n in enumerate(database.target_image)}
+    expected = float(np.mean(scores.argmax(1) == np.array([position[t] for t in frame.target_image])))
+    assert math.isclose(result["top1"], expected, abs_tol=1e-9)
+    assert check(result, expected) == []
+    assert check(result, expected + 0.1)  # a Top-1 that disagrees is reported
+
+
+def test_network_is_blocked_in_the_judge_run(repo, tmp_path):
+    probe = "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\nexcept OSError as e:\n    print('blocked' if 'blocks network' in str(e) else 'refused')\n"
+    (repo / "generate_embeds_probe.py").write_text(probe)
+    try:
+        from pipeline.verify import HARNESS
+
+        code = HARNESS.split("sys.path.insert")[0] + "import generate_embeds_probe\n"
+        out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "blocked"
+    finally:
+        (repo / "generate_embeds_probe.py").unlink()
+
+
+def test_publish_dry_run_lists_files_offline(repo, capsys, monkeypatch):
+    from pipeline import publish
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    assert publish.main(["--repo-id", "someone/cir", "--folder", str(repo), "--dry-run"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ("weights.pth", "generate_embeds.py", "model.py", "requirements.txt"))
+    assert publish.main(["--repo-id", "someone/cir", "--folder", str(repo)]) == 2  # no token: refuses, uploads nothing
+
+
+@pytest.mark.slow
+def test_submission_requirements_resolve_for_python_310(tmp_path):
+    """pip's resolver for CPython 3.10 manylinux x86_64 (downloads a few GB of wheels: slow)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
+         "--python-version", "3.10", "--implementation", "cp", "--platform", "manylinux_2_28_x86_64",
+         "--platform", "manylinux_2_27_x86_64", "--platform", "manylinux2014_x86_64",
+         "--platform", "manylinux_2_17_x86_64", "--target", str(tmp_path), "-r",
+         str(ROOT / "submission_src" / "requirements.txt")], capture_output=True, text=True)
+    if "Network is unreachable" in result.stderr or "No route to host" in result.stderr:
+        pytest.skip("no package index reachable")
+    assert result.returncode == 0, result.stderr[-2000:]
