@@ -64,7 +64,7 @@ def main() -> None:
         detail.to_parquet(OUT / f"{split}_queries.parquet", index=False)
         gallery = pd.concat([detail[detail.rank_adapter_tail == 0].head(4), detail[detail.rank_adapter_tail > 0].head(4)])
         draw_gallery(gallery.rename(columns={"rank_adapter_tail": "rank"}), Path(manifest[split].images),
-                     f"{split}: adapter_tail — 4 successes, then 4 failures (blue: target; green/red: retrieved)",
+                     f"{split}: adapter_tail - 4 successes, then 4 failures (blue: target; green/red: retrieved)",
                      Path(f"plots/gallery_{split}.png"))
         print(split, {k: v["top1"] if isinstance(v, dict) else v for k, v in metrics[split].items()})
     Path("metrics").mkdir(exist_ok=True)
