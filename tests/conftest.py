@@ -1,6 +1,11 @@
+import json
 import os
 
 import pytest
+import torch
+
+from pipeline.dataset import SplitSource
+from pipeline.features import FeatureSpec
 
 from pipeline.params import load_params
 from pipeline.synth import SynthConfig, write_split
@@ -33,3 +38,23 @@ def small_split(tmp_path_factory, small_config):
     out = tmp_path_factory.mktemp("synth") / "test"
     write_split(out, "test", small_config)
     return out
+
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 16},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, small_split):
+    """A tiny random CLIP (config + weights on disk) and the small split as a one-split source."""
+    folder = tmp_path_factory.mktemp("tiny")
+    (folder / "tiny.json").write_text(json.dumps(TINY_CLIP))
+    torch.manual_seed(0)
+    spec = FeatureSpec(str(folder / "tiny.json"), None, tail_blocks=1)
+    torch.save(spec.load_backbone().clip.state_dict(), folder / "weights.pt")
+    spec = FeatureSpec(str(folder / "tiny.json"), str(folder / "weights.pt"), tail_blocks=1)
+    splits = {"test": SplitSource(str(small_split / "data.csv"), str(small_split / "images"))}
+    return folder, spec, splits

@@ -10,32 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 import zarr
 
-from pipeline.dataset import SplitSource
-from pipeline.features import STORE_NAME, FeatureSpec, extract, image_table, open_cache, text_table
+from pipeline.features import STORE_NAME, FeatureSpec, extract, image_table, text_table
 
-TINY_CLIP = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "head_width": 16, "patch_size": 16},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory, small_split):
-    """A tiny random CLIP (config + weights on disk) and the small split as a one-split source."""
-    folder = tmp_path_factory.mktemp("tiny")
-    (folder / "tiny.json").write_text(json.dumps(TINY_CLIP))
-    torch.manual_seed(0)
-    spec = FeatureSpec(str(folder / "tiny.json"), None, tail_blocks=1)
-    torch.save(spec.load_backbone().clip.state_dict(), folder / "weights.pt")
-    spec = FeatureSpec(str(folder / "tiny.json"), str(folder / "weights.pt"), tail_blocks=1)
-    splits = {"test": SplitSource(str(small_split / "data.csv"), str(small_split / "images"))}
-    return folder, spec, splits
 
 
 def _extract(spec, splits, out, chunk=16):

@@ -1,11 +1,9 @@
 """The packaged repo: built from a tiny model, then fed every kind of bad input the judge might send."""
 import importlib
 import io
-import json
 import math
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,6 @@ from PIL import Image
 from pipeline.package import build_repo
 from pipeline.verify import check, run_like_the_judge
 from submission_src.model import FusionAdapter
-from tests.test_features import tiny  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = {s: {"adapter_tail": {"top1": 0.5}} for s in ("val", "test")}

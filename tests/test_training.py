@@ -8,7 +8,6 @@ from pipeline.features import extract, image_table, text_table
 from pipeline.training import (FeatureCache, Retriever, build_query_set, embed_all, rank_queries,
                                reference_group_batches, train_retriever)
 from submission_src.model import FusionAdapter, QueryParser
-from tests.test_features import tiny  # noqa: F401  (fixture)
 
 
 def test_adapter_starts_as_the_arithmetic_rule():
