@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFile, ImageOps
+from open_clip.transform import MaybeConvertMode, MaybeToTensor
 from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import Compose, Normalize
 
 from model import Backbone, FusionAdapter, QueryParser, object_phrase
 
@@ -26,6 +29,67 @@ WEIGHTS = HERE / "weights.pth"
 IMAGE_DIRS = ("", "images")  # where relative image names are looked up, under the working directory
 MAX_ASPECT = 4.0  # wider images are padded first, so that resizing cannot blow up
 BLANK_RGB = (128, 128, 128)
+CHUNK = 32  # images per worker task: small, so that every worker is busy from the first batch on
+
+
+class AdaptiveBatches:
+    """Applies a function batch by batch; a CUDA out-of-memory halves the batch size for good."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, fn, items) -> list[torch.Tensor]:
+        outputs, start = [], 0
+        while start < len(items):
+            try:
+                outputs.append(fn(items[start: start + self.size]))
+                start += self.size
+            except torch.cuda.OutOfMemoryError:
+                if self.size == 1:
+                    raise
+                torch.cuda.empty_cache()
+                self.size //= 2
+        return outputs
+
+
+class PixelPipeline:
+    """open_clip's eval transform split where it is cheapest to run.
+
+    Workers only decode to 8-bit RGB; resizing, cropping and normalising run on the model's device, batched per
+    image size (torchvision on uint8 tensors matches PIL to within 2 grey levels). A transform that cannot run on
+    tensors (open_clip's `longest` resize mode) runs in the workers on PIL images instead.
+    """
+
+    def __init__(self, transform: Compose, device: str, dtype: torch.dtype):
+        self.geometry = Compose([t for t in transform.transforms
+                                 if not isinstance(t, (MaybeConvertMode, MaybeToTensor, Normalize))])
+        normalize = next(t for t in transform.transforms if isinstance(t, Normalize))
+        self.mean = 255 * torch.tensor(normalize.mean, device=device).view(1, 3, 1, 1)
+        self.std = 255 * torch.tensor(normalize.std, device=device).view(1, 3, 1, 1)
+        self.dtype = dtype
+        self.min_side = max(self.geometry(Image.new("RGB", (640, 480))).size)
+        try:
+            self.geometry(torch.zeros(1, 3, 480, 640, dtype=torch.uint8))
+            self.on_device = True
+        except (TypeError, AttributeError):
+            self.on_device = False
+
+    def decode(self, name) -> tuple[np.ndarray, bool]:
+        """Worker side: HWC uint8 pixels (already the final size when the geometry cannot run on tensors)."""
+        image, ok = load_rgb(name, self.min_side)
+        return np.asarray(image if self.on_device else self.geometry(image)), ok
+
+    def __call__(self, flat: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
+        """Device side: pixels packed by `DecodedChunks` → a normalised NCHW batch."""
+        images = flat.split((shapes.prod(dim=1) * 3).tolist())
+        sizes = [tuple(shape) for shape in shapes.tolist()]
+        resized = [None] * len(images)
+        for size in dict.fromkeys(sizes):
+            members = [i for i, s in enumerate(sizes) if s == size]
+            batch = torch.stack([images[i].view(*size, 3) for i in members]).permute(0, 3, 1, 2)
+            for i, pixels in zip(members, self.geometry(batch) if self.on_device else batch):
+                resized[i] = pixels
+        return ((torch.stack(resized).float() - self.mean) / self.std).to(self.dtype)
 
 
 class DeployedModel:
@@ -43,6 +107,8 @@ class DeployedModel:
         self.backbone.to(self.device, self.dtype).eval()
         self.adapter.to(self.device).eval()
         self.dim = saved["adapter"]["dim"]
+        self.pixels = PixelPipeline(self.backbone.preprocess, self.device, self.dtype)
+        self.image_batches, self.text_batches = AdaptiveBatches(256), AdaptiveBatches(512)
 
 
 @lru_cache(maxsize=1)
@@ -61,15 +127,17 @@ def _resolve(name) -> Path | None:
     return None
 
 
-def load_rgb(name) -> tuple[Image.Image, bool]:
+def load_rgb(name, min_side: int = 0) -> tuple[Image.Image, bool]:
     """The image as 8-bit RGB (EXIF rotation applied, alpha on white, very wide images padded); (blank, False)
-    when it cannot be read."""
+    when it cannot be read. A JPEG much larger than `min_side` is decoded at a reduced scale (still ≥ min_side)."""
     path = _resolve(name)
     if path is None:
         return Image.new("RGB", (224, 224), BLANK_RGB), False
     try:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
         with Image.open(path) as image:
+            if min_side:
+                image.draft(image.mode, (min_side, min_side))
             image.load()
             image = ImageOps.exif_transpose(image)
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -89,16 +157,20 @@ def load_rgb(name) -> tuple[Image.Image, bool]:
         return Image.new("RGB", (224, 224), BLANK_RGB), False
 
 
-class _Images(Dataset):
-    def __init__(self, names: list, preprocess):
-        self.names, self.preprocess = names, preprocess
+class DecodedChunks(Dataset):
+    """Chunks of images decoded in a worker and packed into one flat uint8 tensor: one buffer per chunk crosses
+    to the main process and the GPU, whatever the image sizes."""
+
+    def __init__(self, names: list, pixels: PixelPipeline, chunk: int = CHUNK):
+        self.names, self.pixels, self.chunk = names, pixels, chunk
 
     def __len__(self) -> int:
-        return len(self.names)
+        return math.ceil(len(self.names) / self.chunk)
 
-    def __getitem__(self, i: int):
-        image, ok = load_rgb(self.names[i])
-        return self.preprocess(image), ok
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        arrays, ok = zip(*(self.pixels.decode(n) for n in self.names[i * self.chunk: (i + 1) * self.chunk]))
+        flat = torch.from_numpy(np.concatenate([a.reshape(-1) for a in arrays]))
+        return flat, torch.tensor([a.shape[:2] for a in arrays]), torch.tensor(ok)
 
 
 def _require(df: pd.DataFrame, columns: list[str]) -> None:
@@ -115,41 +187,38 @@ def _warn_rows(kind: str, rows: list[int]) -> None:
         warnings.warn(f"{len(rows)} row(s) with {kind} got a placeholder embedding: rows {shown}", stacklevel=3)
 
 
-def _run_batches(fn, items: list, batch_size: int) -> list[torch.Tensor]:
-    """Applies `fn` batch by batch, halving the batch size on CUDA out-of-memory."""
-    outputs, start = [], 0
-    while start < len(items):
-        try:
-            outputs.append(fn(items[start: start + batch_size]))
-            start += batch_size
-        except torch.cuda.OutOfMemoryError:
-            if batch_size == 1:
-                raise
-            torch.cuda.empty_cache()
-            batch_size //= 2
-    return outputs
+def _decode_workers(chunks: int) -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(chunks, cores - 1))  # one core is left to the process that feeds the GPU
 
 
-def _collate(batch):
-    return torch.stack([pixels for pixels, _ in batch]), [ok for _, ok in batch]
+def pixel_batches(names: list, model: DeployedModel) -> Iterator[tuple[torch.Tensor, list[int]]]:
+    """Normalised pixel batches on the model's device, each (but the last) at least one encoder batch, with the
+    rows among them that could not be read. Worker processes decode ahead while the device works."""
+    chunks = DecodedChunks(names, model.pixels)
+    loader = DataLoader(chunks, batch_size=None, num_workers=_decode_workers(len(chunks)),
+                        pin_memory=model.device == "cuda", prefetch_factor=4)
+    pending, bad = [], []
+    for index, (flat, shapes, ok) in enumerate(loader):
+        bad += [index * chunks.chunk + i for i in (~ok).nonzero().flatten().tolist()]
+        pending.append(model.pixels(flat.to(model.device, non_blocking=True), shapes))
+        if sum(map(len, pending)) >= model.image_batches.size or index == len(chunks) - 1:
+            yield torch.cat(pending), bad
+            pending, bad = [], []
 
 
 @torch.no_grad()
 def _encode_images(names: list) -> torch.Tensor:
-    """Image embeddings with decoding in worker processes overlapping the GPU; warns about unreadable rows."""
+    """Image embeddings; warns about unreadable rows."""
     model = _model()
-    # Decoding and resizing are the bottleneck on a GPU (see README): every core decodes.
-    loader = DataLoader(_Images(names, model.backbone.preprocess), batch_size=256, num_workers=os.cpu_count() or 1,
-                        pin_memory=model.device == "cuda", collate_fn=_collate, prefetch_factor=4)
 
-    def encode(pixels: list[torch.Tensor]) -> torch.Tensor:
-        batch = torch.stack(pixels).to(model.device, model.dtype, non_blocking=True)
-        return F.normalize(model.backbone.clip.encode_image(batch).float(), dim=-1)
+    def encode(pixels: torch.Tensor) -> torch.Tensor:
+        return F.normalize(model.backbone.clip.encode_image(pixels).float(), dim=-1)
 
     embeddings, bad = [], []
-    for pixels, ok in loader:
-        bad += [sum(len(e) for e in embeddings) + i for i, good in enumerate(ok) if not good]
-        embeddings.append(torch.cat(_run_batches(encode, list(pixels), len(pixels))))
+    for pixels, unreadable in pixel_batches(names, model):
+        embeddings += model.image_batches(encode, pixels)
+        bad += unreadable
     _warn_rows("unreadable images", bad)
     return torch.cat(embeddings)
 
@@ -184,9 +253,9 @@ def encode_queries(df: pd.DataFrame) -> np.ndarray:
     parsed = [model.parser(t) for t in clean]
     phrases = sorted({p for q in parsed for p in q.add + q.remove})
     encode_text = lambda batch: model.backbone.encode_text(batch).float()  # noqa: E731
-    phrase_vectors = dict(zip(phrases, torch.cat(_run_batches(encode_text, [object_phrase(p) for p in phrases], 512))
+    phrase_vectors = dict(zip(phrases, torch.cat(model.text_batches(encode_text, [object_phrase(p) for p in phrases]))
                               if phrases else []))
-    text_vectors = torch.cat(_run_batches(encode_text, clean, 512))
+    text_vectors = torch.cat(model.text_batches(encode_text, clean))
     zero = torch.zeros(model.dim, device=model.device)
     add = torch.stack([sum((phrase_vectors[p] for p in q.add), zero) for q in parsed])
     remove = torch.stack([sum((phrase_vectors[p] for p in q.remove), zero) for q in parsed])

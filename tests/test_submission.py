@@ -97,6 +97,43 @@ def test_order_is_kept_and_duplicates_agree(embeds, odd_images):
     np.testing.assert_allclose(shuffled[::-1], out, atol=1e-5)
 
 
+def test_bad_rows_are_named_across_decode_chunks(embeds, odd_images):
+    rows = 2 * embeds.CHUNK + 5
+    names = [str(odd_images / GOOD[i % len(GOOD)]) for i in range(rows)]
+    for row in (0, embeds.CHUNK + 1, rows - 1):
+        names[row] = str(odd_images / "truncated.jpg")
+    with pytest.warns(UserWarning, match=rf"rows 0, {embeds.CHUNK + 1}, {rows - 1}$"):
+        out = embeds.encode_database(pd.DataFrame({"target_image": names}))
+    _assert_unit_rows(out, rows)
+    np.testing.assert_allclose(out[1], out[1 + len(GOOD)], atol=1e-6)  # the same file, in another chunk
+
+
+@pytest.mark.parametrize("resize_mode", ["shortest", "squash", "longest"])
+def test_pixel_pipeline_matches_the_pil_transform(embeds, small_split, resize_mode):
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    transform = image_transform_v2(PreprocessCfg(size=40, resize_mode=resize_mode), is_train=False)
+    pixels = embeds.PixelPipeline(transform, "cpu", torch.float32)
+    assert pixels.on_device == (resize_mode != "longest")  # open_clip's `longest` resize only takes PIL images
+    names = [str(p) for p in sorted((small_split / "images").iterdir())[:3]]
+    sizes = [(96, 64), (50, 50), (96, 64)]  # two sizes: batched per size, order kept
+    for name, size in zip(names, sizes):
+        Image.open(name).convert("RGB").resize(size).save(name + ".png")
+    arrays = [pixels.decode(name + ".png")[0] for name in names]
+    flat = torch.from_numpy(np.concatenate([a.reshape(-1) for a in arrays]))
+    batch = pixels(flat, torch.tensor([a.shape[:2] for a in arrays]))
+    expected = torch.stack([transform(Image.open(name + ".png").convert("RGB")) for name in names])
+    assert batch.shape == expected.shape == (3, 3, 40, 40)
+    assert (batch - expected).abs().max() < 3 / 255 / min(transform.transforms[-1].std)  # within 3 grey levels
+
+
+def test_large_jpegs_decode_at_a_reduced_scale(embeds, tmp_path):
+    Image.new("RGB", (1600, 1200), "green").save(tmp_path / "big.jpg")
+    image, ok = embeds.load_rgb(str(tmp_path / "big.jpg"), min_side=300)
+    assert ok and image.size == (400, 300)  # 1/4 scale: the largest reduction that keeps the short side ≥ 300
+    assert embeds.load_rgb(str(tmp_path / "big.jpg"))[0].size == (1600, 1200)
+
+
 def test_empty_frame_and_missing_column(embeds):
     assert embeds.encode_database(pd.DataFrame({"target_image": []})).shape[0] == 0
     assert embeds.encode_queries(pd.DataFrame({"query_image": [], "query_text": []})).dtype == np.float32
