@@ -1,5 +1,4 @@
 import json
-import os
 
 import pytest
 import torch
@@ -15,8 +14,6 @@ def pytest_collection_modifyitems(config, items):
     import torch
 
     for item in items:
-        if "slow" in item.keywords and os.environ.get("RUN_SLOW") != "1":
-            item.add_marker(pytest.mark.skip(reason="slow: set RUN_SLOW=1"))
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(pytest.mark.skip(reason="needs CUDA"))
 
