@@ -3,8 +3,9 @@
 Builds a repo the way the `package` stage does, with random weights for --model (default ViT-L-14-336, a large
 backbone: random weights time the same as trained ones), writes --images JPEGs of --size from the synthetic test
 split, and times on the same images:
-  - input: `pixel_batches` alone (decode in workers, resize/crop/normalise on the device);
-  - pil_input: the previous design, open_clip's PIL transform in the same number of workers, floats to the device;
+  - input: `pixel_batches` alone (decode threads, resize/crop/normalise on the device);
+  - pil_input: the previous design, open_clip's PIL transform in worker processes (as many as decode
+    threads), float pixels to the device;
   - encode_only: the image tower on one resident batch, repeated;
   - end_to_end: `encode_database`, what the judge calls.
 end_to_end / encode_only says how much of the device's speed the input pipeline delivers.
@@ -70,7 +71,7 @@ def measure(embeds, names: list[str]) -> dict:
     rates = {"input": count / timed(lambda: [p.sum() for p, _ in embeds.pixel_batches(names, model)], device)}
 
     pil = DataLoader(ImageFiles(names, model.backbone.preprocess), batch_size=model.image_batches.size,
-                     num_workers=embeds._decode_workers(len(names) // embeds.CHUNK), pin_memory=device == "cuda")
+                     num_workers=embeds._decode_threads(len(names) // embeds.CHUNK), pin_memory=device == "cuda")
     rates["pil_input"] = count / timed(lambda: [p.to(device, model.dtype, non_blocking=True).sum() for p in pil],
                                        device)
 
@@ -84,7 +85,7 @@ def measure(embeds, names: list[str]) -> dict:
         "end_to_end_vs_encode_only": round(rates["end_to_end"] / rates["encode_only"], 3),
         "input_vs_pil_input": round(rates["input"] / rates["pil_input"], 2),
         "images_per_10_min": int(600 * rates["end_to_end"]),
-        "decode_workers": embeds._decode_workers(count // embeds.CHUNK),
+        "decode_threads": embeds._decode_threads(count // embeds.CHUNK),
         "device": torch.cuda.get_device_name() if device == "cuda" else f"CPU ({os.cpu_count()} cores)",
     }
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,7 +21,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageFile, ImageOps
 from open_clip.transform import MaybeConvertMode, MaybeToTensor
-from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import Compose, Normalize
 
 from model import Backbone, FusionAdapter, QueryParser, object_phrase
@@ -29,7 +30,7 @@ WEIGHTS = HERE / "weights.pth"
 IMAGE_DIRS = ("", "images")  # where relative image names are looked up, under the working directory
 MAX_ASPECT = 4.0  # wider images are padded first, so that resizing cannot blow up
 BLANK_RGB = (128, 128, 128)
-CHUNK = 32  # images per worker task: small, so that every worker is busy from the first batch on
+CHUNK = 32  # images per decode task: small, so that every thread is busy from the first batch on
 
 
 class AdaptiveBatches:
@@ -55,9 +56,10 @@ class AdaptiveBatches:
 class PixelPipeline:
     """open_clip's eval transform split where it is cheapest to run.
 
-    Workers only decode to 8-bit RGB; resizing, cropping and normalising run on the model's device, batched per
-    image size (torchvision on uint8 tensors matches PIL to within 2 grey levels). A transform that cannot run on
-    tensors (open_clip's `longest` resize mode) runs in the workers on PIL images instead.
+    Decode threads only decode to 8-bit RGB (Pillow releases the GIL while it decodes); resizing, cropping and
+    normalising run on the model's device, batched per image size (torchvision on uint8 tensors matches PIL to
+    within 2 grey levels). A transform that cannot run on tensors (open_clip's `longest` resize mode) runs in the
+    decode threads on PIL images instead.
     """
 
     def __init__(self, transform: Compose, device: str, dtype: torch.dtype):
@@ -75,12 +77,20 @@ class PixelPipeline:
             self.on_device = False
 
     def decode(self, name) -> tuple[np.ndarray, bool]:
-        """Worker side: HWC uint8 pixels (already the final size when the geometry cannot run on tensors)."""
+        """HWC uint8 pixels (already the final size when the geometry cannot run on tensors)."""
         image, ok = load_rgb(name, self.min_side)
         return np.asarray(image if self.on_device else self.geometry(image)), ok
 
+    def decode_chunk(self, names: list, pin: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images packed into one flat uint8 tensor (pinned for the copy to the GPU), their shapes, and whether
+        each could be read: one buffer per chunk, whatever the image sizes."""
+        arrays, ok = zip(*(self.decode(name) for name in names))
+        flat = torch.empty(sum(a.size for a in arrays), dtype=torch.uint8, pin_memory=pin)
+        np.concatenate([a.reshape(-1) for a in arrays], out=flat.numpy())
+        return flat, torch.tensor([a.shape[:2] for a in arrays]), torch.tensor(ok)
+
     def __call__(self, flat: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
-        """Device side: pixels packed by `DecodedChunks` → a normalised NCHW batch."""
+        """Device side: pixels packed by `decode_chunk` → a normalised NCHW batch."""
         images = flat.split((shapes.prod(dim=1) * 3).tolist())
         sizes = [tuple(shape) for shape in shapes.tolist()]
         resized = [None] * len(images)
@@ -157,22 +167,6 @@ def load_rgb(name, min_side: int = 0) -> tuple[Image.Image, bool]:
         return Image.new("RGB", (224, 224), BLANK_RGB), False
 
 
-class DecodedChunks(Dataset):
-    """Chunks of images decoded in a worker and packed into one flat uint8 tensor: one buffer per chunk crosses
-    to the main process and the GPU, whatever the image sizes."""
-
-    def __init__(self, names: list, pixels: PixelPipeline, chunk: int = CHUNK):
-        self.names, self.pixels, self.chunk = names, pixels, chunk
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.names) / self.chunk)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        arrays, ok = zip(*(self.pixels.decode(n) for n in self.names[i * self.chunk: (i + 1) * self.chunk]))
-        flat = torch.from_numpy(np.concatenate([a.reshape(-1) for a in arrays]))
-        return flat, torch.tensor([a.shape[:2] for a in arrays]), torch.tensor(ok)
-
-
 def _require(df: pd.DataFrame, columns: list[str]) -> None:
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
@@ -187,20 +181,36 @@ def _warn_rows(kind: str, rows: list[int]) -> None:
         warnings.warn(f"{len(rows)} row(s) with {kind} got a placeholder embedding: rows {shown}", stacklevel=3)
 
 
-def _decode_workers(chunks: int) -> int:
+def _decode_threads(chunks: int) -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(chunks, cores - 1))  # one core is left to the process that feeds the GPU
+    return max(1, min(chunks, cores - 1))  # one core is left to the thread that feeds the device
+
+
+def _prefetched(fn, items: list, threads: int, depth: int) -> Iterator:
+    """fn(item) for each item, in order, computed by `threads` threads at most `depth` items ahead (so memory
+    stays bounded however slow the consumer)."""
+    pool, pending = ThreadPoolExecutor(threads), deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def pixel_batches(names: list, model: DeployedModel) -> Iterator[tuple[torch.Tensor, list[int]]]:
     """Normalised pixel batches on the model's device, each (but the last) at least one encoder batch, with the
-    rows among them that could not be read. Worker processes decode ahead while the device works."""
-    chunks = DecodedChunks(names, model.pixels)
-    loader = DataLoader(chunks, batch_size=None, num_workers=_decode_workers(len(chunks)),
-                        pin_memory=model.device == "cuda", prefetch_factor=4)
+    rows among them that could not be read. Threads decode ahead while the device works."""
+    chunks = [names[start: start + CHUNK] for start in range(0, len(names), CHUNK)]
+    threads = _decode_threads(len(chunks))
+    decoded = _prefetched(lambda chunk: model.pixels.decode_chunk(chunk, pin=model.device == "cuda"), chunks,
+                          threads, depth=4 * threads)
     pending, bad = [], []
-    for index, (flat, shapes, ok) in enumerate(loader):
-        bad += [index * chunks.chunk + i for i in (~ok).nonzero().flatten().tolist()]
+    for index, (flat, shapes, ok) in enumerate(decoded):
+        bad += [index * CHUNK + i for i in (~ok).nonzero().flatten().tolist()]
         pending.append(model.pixels(flat.to(model.device, non_blocking=True), shapes))
         if sum(map(len, pending)) >= model.image_batches.size or index == len(chunks) - 1:
             yield torch.cat(pending), bad

@@ -129,6 +129,19 @@ def test_pixel_pipeline_matches_the_pil_transform(embeds, small_split, resize_mo
     assert (batch - expected).abs().max() < 3 / 255 / min(transform.transforms[-1].std)  # within 3 grey levels
 
 
+def test_decoding_runs_ahead_in_order_and_bounded(embeds):
+    started, received = [], []
+
+    def work(item):
+        started.append(item)
+        return item
+
+    for item in embeds._prefetched(work, list(range(60)), threads=3, depth=5):
+        assert len(started) <= item + 5  # never more than `depth` items ahead of the consumer
+        received.append(item)
+    assert received == list(range(60))
+
+
 def test_large_jpegs_decode_at_a_reduced_scale(embeds, tmp_path):
     Image.new("RGB", (1600, 1200), "green").save(tmp_path / "big.jpg")
     image, ok = embeds.load_rgb(str(tmp_path / "big.jpg"), min_side=300)
