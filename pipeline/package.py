@@ -23,7 +23,9 @@ def weights_payload(spec: FeatureSpec, tuned_path: Path) -> dict:
     adapter = tuned["adapter"]
     return {
         "format": 1,
-        "backbone": {"model": model, "state_dict": backbone.clip.state_dict()},
+        # fp16 on disk: what the judge's GPU runs anyway; half the bytes to fit the 4 GB limit and load.
+        "backbone": {"model": model, "state_dict": {name: value.half() if value.is_floating_point() else value
+                                                    for name, value in backbone.clip.state_dict().items()}},
         "adapter": {"dim": adapter["correction.2.weight"].shape[0], "hidden": adapter["correction.0.weight"].shape[0],
                     "state_dict": adapter},
         "parser": {"protected": [o.name for o in load_catalog()]},

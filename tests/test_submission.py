@@ -162,6 +162,7 @@ def test_repo_imports_nothing_from_the_pipeline(repo):
         assert "from pipeline" not in source and "import pipeline" not in source
     payload = torch.load(repo / "weights.pth", weights_only=True)
     assert set(payload) >= {"backbone", "adapter", "parser", "tail_blocks"}
+    assert {t.dtype for t in payload["backbone"]["state_dict"].values() if t.is_floating_point()} == {torch.float16}
 
 
 def test_judge_run_offline_matches_in_process(repo, small_split, embeds):
