@@ -10,14 +10,6 @@ from pipeline.params import load_params
 from pipeline.synth import SynthConfig, write_split
 
 
-def pytest_collection_modifyitems(config, items):
-    import torch
-
-    for item in items:
-        if "gpu" in item.keywords and not torch.cuda.is_available():
-            item.add_marker(pytest.mark.skip(reason="needs CUDA"))
-
-
 @pytest.fixture(scope="session")
 def default_synth_config() -> SynthConfig:
     return SynthConfig.from_params(load_params()["data"])

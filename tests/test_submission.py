@@ -129,6 +129,21 @@ def test_pixel_pipeline_matches_the_pil_transform(embeds, small_split, resize_mo
     assert (batch - expected).abs().max() < 3 / 255 / min(transform.transforms[-1].std)  # within 3 grey levels
 
 
+def test_database_embeddings_equal_the_plain_open_clip_path(embeds, small_split):
+    """Threads, packed buffers and device-side resizing give what PIL transform → image tower gives, row for
+    row, up to the resize's grey-level differences (and fp16 where there is a GPU)."""
+    model = embeds._model()
+    names = [str(p) for p in sorted((small_split / "images").iterdir())[:40]]
+    reference = torch.stack([model.backbone.preprocess(Image.open(n).convert("RGB")) for n in names])
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(
+            model.backbone.clip.encode_image(reference.to(model.device, model.dtype)).float(), dim=-1).cpu().numpy()
+    out = embeds.encode_database(pd.DataFrame({"target_image": names}))
+    error = np.linalg.norm(out - expected, axis=1)
+    between_images = np.linalg.norm(expected[1:] - expected[:-1], axis=1)
+    assert error.max() < 0.3 * np.median(between_images)  # a row swap or a colour mix-up is far above
+
+
 def test_decoding_runs_ahead_in_order_and_bounded(embeds):
     started, received = [], []
 
