@@ -219,18 +219,21 @@ def pixel_batches(names: list, model: DeployedModel) -> Iterator[tuple[torch.Ten
 
 @torch.no_grad()
 def _encode_images(names: list) -> torch.Tensor:
-    """Image embeddings; warns about unreadable rows."""
+    """Image embeddings, each distinct file decoded and encoded once (references recur across queries); warns
+    about unreadable rows."""
     model = _model()
+    rows_to_unique, unique = pd.factorize(pd.Series([n if isinstance(n, str) else None for n in names], dtype=object),
+                                          use_na_sentinel=False)
 
     def encode(pixels: torch.Tensor) -> torch.Tensor:
         return F.normalize(model.backbone.clip.encode_image(pixels).float(), dim=-1)
 
     embeddings, bad = [], []
-    for pixels, unreadable in pixel_batches(names, model):
+    for pixels, unreadable in pixel_batches(list(unique), model):
         embeddings += model.image_batches(encode, pixels)
         bad += unreadable
-    _warn_rows("unreadable images", bad)
-    return torch.cat(embeddings)
+    _warn_rows("unreadable images", np.flatnonzero(np.isin(rows_to_unique, bad)).tolist())
+    return torch.cat(embeddings)[torch.from_numpy(rows_to_unique).to(model.device)]
 
 
 def _finite_rows(array: torch.Tensor) -> np.ndarray:

@@ -164,6 +164,19 @@ def test_large_jpegs_decode_at_a_reduced_scale(embeds, tmp_path):
     assert embeds.load_rgb(str(tmp_path / "big.jpg"))[0].size == (1600, 1200)
 
 
+def test_each_distinct_image_is_decoded_once(embeds, odd_images, monkeypatch):
+    opened, load = [], embeds.load_rgb
+    monkeypatch.setattr(embeds, "load_rgb", lambda name, *args: (opened.append(name), load(name, *args))[1])
+    files = [str(odd_images / n) for n in ("grey.png", "missing.jpg", "grey.png", "tiny.png", "missing.jpg")]
+    with pytest.warns(UserWarning, match=r"rows 1, 4, 5, 6$"):
+        out = embeds.encode_database(pd.DataFrame({"target_image": files + [float("nan"), None]}))
+    assert sorted(n for n in opened if isinstance(n, str)) == sorted(set(files))
+    assert sum(not isinstance(n, str) for n in opened) == 1  # NaN and None: one placeholder
+    _assert_unit_rows(out, 7)
+    np.testing.assert_array_equal(out[0], out[2])
+    assert not np.allclose(out[0], out[3])
+
+
 def test_empty_frame_and_missing_column(embeds):
     assert embeds.encode_database(pd.DataFrame({"target_image": []})).shape[0] == 0
     assert embeds.encode_queries(pd.DataFrame({"query_image": [], "query_text": []})).dtype == np.float32
