@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from pipeline.synth import CSV_COLUMNS, SPLITS
+from pipeline.synth import CSV_COLUMNS, PLAIN_TWIN, SPLITS
 
 SYNTHETIC_ROOT = Path("data/synth")
 MANIFEST_PATH = Path("data/dataset.json")
@@ -44,8 +44,9 @@ def _list(items: list[str]) -> str:
     return ", ".join(items[:MAX_LISTED]) + more
 
 
-def validate_folder(folder: Path, check_pixels: bool = True) -> pd.DataFrame:
-    """Checks a challenge-format folder (data.csv + images/) and returns its table; raises naming what is wrong."""
+def validate_folder(folder: Path, check_pixels: bool = True, image_dir: Path | None = None) -> pd.DataFrame:
+    """Checks a challenge-format folder (data.csv + images/, or the images in `image_dir`) and returns its table;
+    raises naming what is wrong."""
     folder = Path(folder)
     csv_path = folder / "data.csv"
     if not csv_path.is_file():
@@ -63,7 +64,7 @@ def validate_folder(folder: Path, check_pixels: bool = True) -> pd.DataFrame:
     if empty.any():
         rows = [str(i + 2) for i in frame.index[empty]]  # +2: header line and 1-based numbering
         raise DatasetError(f"{csv_path} has empty cells on line(s) {_list(rows)}")
-    image_dir = folder / "images"
+    image_dir = Path(image_dir) if image_dir is not None else folder / "images"
     names = sorted(set(frame["query_image"]) | set(frame["target_image"]))
     missing_files = [n for n in names if not (image_dir / n).is_file()]
     if missing_files:
@@ -91,7 +92,10 @@ def resolve_source(source: str) -> dict[str, SplitSource]:
     if not root.is_dir():
         raise DatasetError(f"data.source {source!r}: {root} is not a folder")
     if all((root / s / "data.csv").is_file() for s in SPLITS):
-        return {s: SplitSource(str(root / s / "data.csv"), str(root / s / "images")) for s in SPLITS}
+        splits = {s: SplitSource(str(root / s / "data.csv"), str(root / s / "images")) for s in SPLITS}
+        if (root / PLAIN_TWIN / "data.csv").is_file():  # the test queries in training wording, on the test images
+            splits[PLAIN_TWIN] = SplitSource(str(root / PLAIN_TWIN / "data.csv"), splits["test"].images)
+        return splits
     if (root / "data.csv").is_file():
         return {s: SplitSource(str(root / "data.csv"), str(root / "images"), holdout=s) for s in SPLITS}
     raise DatasetError(f"data.source {source!r}: expected {root}/data.csv or {root}/{{train,val,test}}/data.csv")
@@ -105,7 +109,7 @@ def prepare_manifest(source: str) -> dict:
     for name, split in splits.items():
         folder = Path(split.csv).parent
         if folder not in checked:
-            checked[folder] = validate_folder(folder)
+            checked[folder] = validate_folder(folder, image_dir=Path(split.images))
         rows = split.load()
         if rows.empty:
             raise DatasetError(f"split {name} of {source!r} has no rows")
@@ -119,6 +123,12 @@ def _fingerprint(split: SplitSource, rows: pd.DataFrame) -> str:
         stat = (Path(split.images) / name).stat()
         digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
+
+
+def manifest_fingerprint(path: Path = MANIFEST_PATH) -> str:
+    """One digest of every split's fingerprint: what the feature cache's key takes from the data."""
+    splits = json.loads(Path(path).read_text())["splits"]
+    return hashlib.sha1(json.dumps({n: s["fingerprint"] for n, s in splits.items()}, sort_keys=True).encode()).hexdigest()
 
 
 def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, SplitSource]:

@@ -2,10 +2,10 @@
 
 `cache/<key>/features.zarr` holds image embeddings, the visual activations entering the last K blocks (so the
 tail can be retrained without the rest of the tower) and text embeddings; `images.parquet` and `texts.parquet`
-beside it say which row is which. `<key>` hashes architecture, weights, preprocessing and K, so a changed
-backbone never reads stale features. The store is built under a `.partial` name in whole chunks, with progress
-recorded after each; a killed run resumes at the first chunk not recorded, and the finished store appears by
-one atomic rename, so a reader never sees it half written.
+beside it say which row is which. `<key>` hashes architecture, weights, preprocessing, K and the dataset's
+fingerprint, so a changed backbone or dataset never reads stale features. The store is built under a `.partial`
+name in whole chunks, with progress recorded after each; a killed run resumes at the first chunk not recorded,
+and the finished store appears by one atomic rename, so a reader never sees it half written.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pipeline.catalog import load_catalog
-from pipeline.dataset import SplitSource
+from pipeline.dataset import SplitSource, manifest_fingerprint
 from submission_src.model import Backbone, object_phrase
 
 CACHE_ROOT = Path("cache")
@@ -51,13 +51,14 @@ class FeatureSpec:
     def load_backbone(self) -> Backbone:
         return Backbone.create(self.model, self.weights)
 
-    def key(self, backbone: Backbone) -> str:
-        """A hash of everything that changes the features: architecture, weights, preprocessing, K."""
+    def key(self, backbone: Backbone, data: str = "") -> str:
+        """A hash of everything that changes the features: architecture, weights, preprocessing, K and the data
+        (`data`: the dataset's fingerprint, which covers the query texts too)."""
         digest = hashlib.sha256()
         architecture = Path(self.model).read_text() if self.model.endswith(".json") else self.model
         weights = _file_digest(self.weights) if self.weights and Path(self.weights).is_file() else self.weights
         for part in (architecture, weights, json.dumps(backbone.clip.visual.preprocess_cfg, sort_keys=True, default=str),
-                     self.tail_blocks):
+                     self.tail_blocks, data):
             digest.update(str(part).encode() + b"\0")
         return digest.hexdigest()[:16]
 
@@ -181,7 +182,7 @@ def open_cache(key: str | None = None, root: Path = CACHE_ROOT) -> tuple[pd.Data
         from pipeline.params import load_params
 
         spec = FeatureSpec.from_params(load_params())
-        key = spec.key(spec.load_backbone())
+        key = spec.key(spec.load_backbone(), manifest_fingerprint())
     out_dir = root / key
     store = zarr.open_group(out_dir / STORE_NAME, mode="r")
     images = pd.read_parquet(out_dir / "images.parquet")

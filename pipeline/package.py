@@ -7,15 +7,14 @@ from pathlib import Path
 
 import torch
 
-from pipeline.catalog import load_catalog
 from pipeline.features import FeatureSpec
 
 SOURCE = Path("submission_src")
 SHIPPED_CODE = ("model.py", "generate_embeds.py", "requirements.txt")
 
 
-def weights_payload(spec: FeatureSpec, tuned_path: Path) -> dict:
-    """Everything the deployed model loads: backbone config and weights with the tuned tail, adapter, parser."""
+def weights_payload(spec: FeatureSpec, tuned_path: Path, tagger_path: Path) -> dict:
+    """Everything the deployed model loads: backbone config and weights with the tuned tail, adapter, tagger."""
     backbone = spec.load_backbone()
     tuned = torch.load(tuned_path, map_location="cpu", weights_only=True)
     backbone.clip.load_state_dict(tuned["tail"], strict=False)
@@ -28,7 +27,7 @@ def weights_payload(spec: FeatureSpec, tuned_path: Path) -> dict:
                                                     for name, value in backbone.clip.state_dict().items()}},
         "adapter": {"dim": adapter["correction.2.weight"].shape[0], "hidden": adapter["correction.0.weight"].shape[0],
                     "state_dict": adapter},
-        "parser": {"protected": [o.name for o in load_catalog()]},
+        "parser": torch.load(tagger_path, map_location="cpu", weights_only=True),
         "tail_blocks": tuned["tail_blocks"],
     }
 
@@ -44,7 +43,8 @@ tags: [composed-image-retrieval, open_clip]
 
 Backbone `{spec.model if not spec.model.endswith('.json') else 'custom open_clip config (in weights.pth)'}`,
 weights `{spec.pretrained}`, last {tail_blocks} visual block(s) fine-tuned with a fusion adapter
-(query = image + a·Σ add − r·Σ remove + learned correction) on a rule-based parse of the text.
+(query = image + a·Σ add − r·Σ remove + learned correction) on the objects a learned tagger
+finds in the text (a character n-gram BiLSTM; no LLM).
 
 `generate_embeds.py` exposes `encode_queries(df)` (columns `query_image`, `query_text`) and
 `encode_database(df)` (column `target_image`); both return L2-normalised float32 rows. Offline: nothing is
@@ -60,12 +60,12 @@ Bootstrap backbone zero-shot object recall@k: val {recall.get('val', float('nan'
 """
 
 
-def build_repo(out: Path, spec: FeatureSpec, tuned_path: Path, metrics: dict, bootstrap: dict) -> Path:
+def build_repo(out: Path, spec: FeatureSpec, tuned_path: Path, tagger_path: Path, metrics: dict, bootstrap: dict) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     for name in SHIPPED_CODE:
         shutil.copy2(SOURCE / name, out / name)
-    payload = weights_payload(spec, tuned_path)
+    payload = weights_payload(spec, tuned_path, tagger_path)
     torch.save(payload, out / "weights.pth")
     (out / "README.md").write_text(model_card(metrics, bootstrap, spec, payload["tail_blocks"]))
     return out

@@ -11,11 +11,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline.catalog import load_catalog
-from pipeline.phrasing import Family, compose, load_families
+from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
 from pipeline.render import render, sprite
 from pipeline.scenes import Scene, SceneConfig, SceneSampler, held_out_pairs
 
 SPLITS = ("train", "val", "test")
+PLAIN_TWIN = "test_plain"  # the test split's queries in the training wording: the paraphrase gap's baseline
 CSV_COLUMNS = ["query_image", "query_text", "target_image"]
 
 
@@ -36,7 +37,7 @@ class SynthConfig:
 
 
 def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> SceneSampler:
-    """Train and val never show a held-out pair; every test query shows one."""
+    """Train and val never show a held-out object pair; every test query shows one."""
     catalog = load_catalog()
     held_out = held_out_pairs(len(catalog), config.held_out_pair_fraction, config.seed)
     if split == "test":
@@ -45,10 +46,18 @@ def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> 
 
 
 def sample_split(split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, Scene]], list[dict]]:
-    """Every image of the split (name -> role, scene) and its queries, deterministic for the seed."""
-    rng = np.random.default_rng([config.seed, SPLITS.index(split)])
+    """Every image of the split (name -> role, scene) and its queries, deterministic for the seed.
+
+    Train and val are worded as the challenge's training data; test in the sealed held-out wording, with each
+    query's plain wording beside it (`plain_text`). Texts draw from their own random streams, so a change of
+    wording never changes a scene.
+    """
+    index = SPLITS.index(split)
+    rng = np.random.default_rng([config.seed, index])
+    text_rng, plain_rng = np.random.default_rng([config.seed, index, 1]), np.random.default_rng([config.seed, index, 2])
     sampler = split_sampler(split, config, rng)
-    family: Family = load_families()["test" if split == "test" else "train"]
+    plain = load_wording(PLAIN_WORDING)
+    wording = load_wording(SEALED_WORDING) if split == "test" else plain
     images: dict[str, tuple[str, Scene]] = {}
     queries: list[dict] = []
     lo, hi = config.edits_per_reference
@@ -65,10 +74,13 @@ def sample_split(split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, 
             taken.add(edit)
             target_name = f"{len(images):06d}.jpg"
             images[target_name] = ("target", target)
-            template, style = family.sample(edit, rng)
-            queries.append({"query_image": ref_name, "query_text": compose(template, edit, style),
-                            "target_image": target_name, "add": list(edit.add), "remove": list(edit.remove),
-                            "template": template, **{f"style_{k}": v for k, v in asdict(style).items()}})
+            kept = [name for name in reference.names if name not in edit.remove]
+            keep = kept[text_rng.integers(len(kept))] if kept else None
+            phrase = wording.sample(edit.add, edit.remove, text_rng, keep=keep)
+            queries.append({"query_image": ref_name, "query_text": phrase.text, "target_image": target_name,
+                            "add": list(edit.add), "remove": list(edit.remove), "keep": keep,
+                            "family": phrase.family, "template": phrase.template,
+                            "plain_text": plain.sample(edit.add, edit.remove, plain_rng).text})
     return images, queries
 
 
@@ -105,3 +117,12 @@ def write_split(out: Path, split: str, config: SynthConfig) -> None:
     table[CSV_COLUMNS].to_csv(out / "data.csv", index=False)
     table.to_parquet(out / "queries.parquet", index=False)
     scenes_table(images).to_parquet(out / "scenes.parquet", index=False)
+
+
+def write_plain_twin(split_dir: Path, out: Path) -> None:
+    """`out/data.csv`: the split's queries with their plain wording, same images (read from `split_dir`)."""
+    out.mkdir(parents=True, exist_ok=True)
+    table = pd.read_parquet(split_dir / "queries.parquet")
+    table = table.assign(query_text=table.plain_text, family="plain", template="")
+    table[CSV_COLUMNS].to_csv(out / "data.csv", index=False)
+    table.to_parquet(out / "queries.parquet", index=False)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from pipeline.dataset import SplitSource
 from pipeline.features import STORE_NAME
-from submission_src.model import Backbone, QueryParser, object_phrase
+from submission_src.model import Backbone, QueryTagger, object_phrase
 
 
 @dataclass
@@ -78,15 +78,15 @@ def phrase_sums(parsed: list[list[str]], phrase_embeddings: dict[str, torch.Tens
 
 
 @torch.no_grad()
-def build_query_set(cache: FeatureCache, split: str, source: SplitSource, parser: QueryParser,
-                    backbone: Backbone) -> QuerySet:
+def build_query_set(cache: FeatureCache, source: SplitSource, parser: QueryTagger, backbone: Backbone) -> QuerySet:
+    """The split's queries over the cache (images found by path, so a split may share another's images)."""
     frame = source.load()
-    image_rows = cache.images[cache.images.split == split].set_index("image").row
+    image_rows = cache.images.set_index("path").row
+    rows_of = lambda names: pd.Series([str(Path(source.images) / n) for n in names]).map(image_rows).to_numpy()  # noqa: E731
     text_rows = cache.texts.set_index("text").row
-    parsed = [parser(t) for t in frame.query_text]
+    parsed = parser.parse(frame.query_text.tolist())
     frame = frame.assign(add=[p.add for p in parsed], remove=[p.remove for p in parsed],
-                         reference_row=frame.query_image.map(image_rows).to_numpy(),
-                         target_row=frame.target_image.map(image_rows).to_numpy())
+                         reference_row=rows_of(frame.query_image), target_row=rows_of(frame.target_image))
     names = sorted({n for p in parsed for n in p.add + p.remove})
     encoded = backbone.encode_text([object_phrase(n) for n in names]) if names else torch.zeros(0)
     phrase_embeddings = dict(zip(names, encoded))

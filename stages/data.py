@@ -1,9 +1,9 @@
-"""DVC stage `data`: renders the synthetic train/val/test splits into data/synth."""
+"""DVC stage `data`: renders the synthetic train/val/test splits into data/synth, and the test split's plain twin."""
 import shutil
 
 from pipeline.dataset import SYNTHETIC_ROOT
 from pipeline.params import load_params
-from pipeline.synth import SPLITS, SynthConfig, write_split
+from pipeline.synth import PLAIN_TWIN, SPLITS, SynthConfig, write_plain_twin, write_split
 
 
 def main() -> None:
@@ -11,6 +11,7 @@ def main() -> None:
     shutil.rmtree(SYNTHETIC_ROOT, ignore_errors=True)
     for split in SPLITS:
         write_split(SYNTHETIC_ROOT / split, split, config)
+    write_plain_twin(SYNTHETIC_ROOT / "test", SYNTHETIC_ROOT / PLAIN_TWIN)
 
 
 if __name__ == "__main__":

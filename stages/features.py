@@ -3,7 +3,7 @@ import json
 
 import torch
 
-from pipeline.dataset import load_manifest
+from pipeline.dataset import load_manifest, manifest_fingerprint
 from pipeline.features import CACHE_ROOT, FeatureSpec, extract, image_table, text_table
 from pipeline.params import load_params
 
@@ -12,7 +12,7 @@ def main() -> None:
     params = load_params()
     spec = FeatureSpec.from_params(params)
     backbone = spec.load_backbone()
-    key = spec.key(backbone)
+    key = spec.key(backbone, manifest_fingerprint())
     splits = load_manifest()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     store = extract(backbone, spec, image_table(splits), text_table(splits), CACHE_ROOT / key,

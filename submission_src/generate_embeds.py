@@ -23,7 +23,7 @@ from PIL import Image, ImageFile, ImageOps
 from open_clip.transform import MaybeConvertMode, MaybeToTensor
 from torchvision.transforms import Compose, Normalize
 
-from model import Backbone, FusionAdapter, QueryParser, object_phrase
+from model import Backbone, FusionAdapter, QueryTagger, object_phrase
 
 HERE = Path(__file__).resolve().parent
 WEIGHTS = HERE / "weights.pth"
@@ -103,7 +103,7 @@ class PixelPipeline:
 
 
 class DeployedModel:
-    """Backbone with its tuned tail, fusion adapter and parser, as `weights.pth` describes them."""
+    """Backbone with its tuned tail, fusion adapter and query tagger, as `weights.pth` describes them."""
 
     def __init__(self, path: Path = WEIGHTS):
         saved = torch.load(path, map_location="cpu", weights_only=True)
@@ -111,8 +111,8 @@ class DeployedModel:
         self.backbone.clip.load_state_dict(saved["backbone"]["state_dict"])
         self.adapter = FusionAdapter(saved["adapter"]["dim"], saved["adapter"]["hidden"])
         self.adapter.load_state_dict(saved["adapter"]["state_dict"])
-        self.parser = QueryParser(saved["parser"]["protected"])
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.parser = QueryTagger.from_saved(saved["parser"]).to(self.device)
         self.dtype = torch.float16 if self.device == "cuda" else torch.float32
         self.backbone.to(self.device, self.dtype).eval()
         self.adapter.to(self.device).eval()
@@ -263,7 +263,7 @@ def encode_queries(df: pd.DataFrame) -> np.ndarray:
     _warn_rows("text that is not a string", [i for i, t in enumerate(texts) if not isinstance(t, str)])
     images = _encode_images(names).to(model.device)
     clean = [t if isinstance(t, str) else "" for t in texts]
-    parsed = [model.parser(t) for t in clean]
+    parsed = model.parser.parse(clean)
     phrases = sorted({p for q in parsed for p in q.add + q.remove})
     encode_text = lambda batch: model.backbone.encode_text(batch).float()  # noqa: E731
     phrase_vectors = dict(zip(phrases, torch.cat(model.text_batches(encode_text, [object_phrase(p) for p in phrases]))

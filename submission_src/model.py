@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import open_clip
@@ -135,62 +137,11 @@ class Backbone(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Query parser: modification text -> phrases to add, phrases to remove. Rules only (no LLM, no detector).
+# Query tagger: modification text -> objects to add, objects to remove. A small learned sequence tagger (no LLM,
+# no word lists): each word is tagged B/I of an object to add or to remove, or O.
 
-_SWAP_PATTERNS = [re.compile(p) for p in (
-    r"^(?:replace|swap out|swap|exchange|trade|switch) (?P<old>.+?) (?:with|for|by) (?P<new>.+)$",
-    r"^substitute (?P<new>.+?) for (?P<old>.+)$",
-    r"^(?:change|turn|transform|convert) (?P<old>.+?) into (?P<new>.+)$",
-    r"^(?P<new>.+?) (?:instead of|in place of|rather than) (?P<old>.+)$",
-    r"^(?P<new>.+?) (?:should|must|will|to) replace (?P<old>.+)$",
-    r"^(?P<old>.+?) out,? (?P<new>.+?) in$",
-)]
-# Longest first, so that "bring in" wins over "bring" and "no more" over "no".
-_REMOVE_PREFIXES = sorted((
-    "remove", "get rid of", "take out", "take away", "drop", "delete", "erase", "lose", "eliminate", "exclude",
-    "without", "no more", "no", "minus", "throw out", "throw away", "clear out", "clear away", "discard",
-    "there should be no", "there should not be", "i don't want",
-), key=len, reverse=True)
-_ADD_PREFIXES = sorted((
-    "add", "put in", "put", "insert", "include", "bring in", "bring", "place", "show", "also show", "now with",
-    "with", "plus", "there should also be", "there should be", "i want", "i'd like", "i would like", "introduce",
-    "also add", "draw", "paint", "give it",
-), key=len, reverse=True)
-_KEEP_PREFIXES = ("keep", "leave", "retain")
-_REMOVE_SUFFIXES = sorted(("should be gone", "gone", "removed", "deleted", "disappear", "vanish", "out", "away",
-                           "should go", "must go", "has to go", "is gone", "are gone"), key=len, reverse=True)
-_ADD_SUFFIXES = ("in", "added")
-_SUFFIX_VERBS = ("make", "with", "have", "get", "throw", "take", "kick", "bring", "put", "let")
-_LEADING_FILLERS = ("and", "please", "could you", "can you", "would you", "kindly", "now", "then", "also", "same scene",
-                    "same picture", "same image", "the scene", "the picture", "the image", "but")
-_TRAILING_FILLERS = ("please", "here", "somewhere", "in the picture", "in the scene", "in the image",
-                     "to the picture", "to the scene", "to the image", "from the picture", "from the scene",
-                     "from the image", "into the scene", "into the picture", "in it", "there", "too", "as well")
-_DETERMINERS = ("a", "an", "the", "one", "two", "three", "some", "any", "that", "this", "these", "those",
-                "another", "more", "new", "all", "every")
-_CLAUSE_SPLIT = re.compile(r"\s*;\s*|,?\s+and then\s+|,?\s+then\s+|,?\s+but\s+|,?\s+while\s+")
-_LIST_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*&\s*|\s+as well as\s+|\s+along with\s+")
-
-
-def _strip_words(text: str, words, leading: bool) -> str:
-    changed = True
-    while changed and text:
-        changed = False
-        for word in words:
-            if leading and (text == word or text.startswith(word + " ")):
-                text, changed = text[len(word):].strip(), True
-            elif not leading and (text == word or text.endswith(" " + word)):
-                text, changed = text[: len(text) - len(word)].strip(), True
-    return text
-
-
-def _object_name(item: str) -> str:
-    item = _strip_words(_strip_words(item.strip(), _LEADING_FILLERS, True), _TRAILING_FILLERS, False)
-    return _strip_words(item, _DETERMINERS, True)
-
-
-def _split_objects(text: str) -> list[str]:
-    return [name for name in (_object_name(p) for p in _LIST_SPLIT.split(text)) if name]
+TAGS = ("O", "B-add", "I-add", "B-remove", "I-remove")
+_WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*|[^\w\s]")
 
 
 @dataclass
@@ -199,91 +150,109 @@ class ParsedQuery:
     remove: list[str]
 
 
-def _segment_polarity(segment: str) -> tuple[str | None, str, str]:
-    """(polarity: 'add' | 'remove' | 'keep' | None, the segment without its verb, where the verb was).
-
-    The place is 'prefix', 'suffix' ("the cat gone"), 'weak' (a bare "with", which a later suffix in the same
-    clause overrides: "with the cat and the dog removed"), 'closer' for a verbless segment ending a list
-    ("the snail here"), or '' when the segment has no verb.
-    """
-    segment = _strip_words(segment, _LEADING_FILLERS, True)
-    for prefix in _KEEP_PREFIXES:
-        if segment.startswith(prefix + " "):
-            return "keep", segment, "prefix"
-    for suffix in _REMOVE_SUFFIXES:
-        if segment.endswith(" " + suffix):
-            return "remove", _strip_words(segment[: -len(suffix)].strip(), _SUFFIX_VERBS, True), "suffix"
-    for prefix in _REMOVE_PREFIXES:
-        if segment.startswith(prefix + " "):
-            return "remove", segment[len(prefix):].strip(), "prefix"
-    for prefix in _ADD_PREFIXES:
-        if segment.startswith(prefix + " "):
-            return "add", segment[len(prefix):].strip(), "weak" if prefix == "with" else "prefix"
-    for suffix in _ADD_SUFFIXES:
-        if segment.endswith(" " + suffix):
-            return "add", _strip_words(segment[: -len(suffix)].strip(), _SUFFIX_VERBS, True), "suffix"
-    if _strip_words(segment, _TRAILING_FILLERS, False) != segment:
-        return None, segment, "closer"  # "… the snail here": ends the list before it
-    return None, segment, ""
+@lru_cache(maxsize=1 << 17)
+def word_ngrams(word: str, buckets: int, min_n: int = 3, max_n: int = 5) -> tuple[int, ...]:
+    """Hashed character n-grams of `<word>` and the whole word (fastText style): no vocabulary, so a misspelt or
+    unseen word still shares most of its features with the words it resembles. crc32: stable across processes."""
+    marked = f"<{word}>"
+    grams = {marked} | {marked[i: i + n] for n in range(min_n, max_n + 1) for i in range(len(marked) - n + 1)}
+    return tuple(sorted(zlib.crc32(g.encode()) % buckets for g in grams))
 
 
-def _resolve_polarities(segments: list[tuple[str | None, str, str]]) -> list[str]:
-    """A verbless (or weak) segment belongs to a following suffix verb if one closes its list, else to the
-    verb before it; add when there is none."""
-    resolved: list[str | None] = [None] * len(segments)
-    following: tuple[str | None, str] = (None, "")
-    for i in range(len(segments) - 1, -1, -1):
-        polarity, _, place = segments[i]
-        if place in ("", "weak") and following[1] == "suffix":
-            resolved[i] = following[0]
-        elif place not in ("", "weak"):
-            resolved[i], following = polarity, (polarity, place)
-        elif place in ("weak", "closer"):
-            resolved[i], following = polarity, (polarity, place)
-    previous = "add"
-    for i, (polarity, _, place) in enumerate(segments):
-        resolved[i] = resolved[i] or previous
-        previous = resolved[i]
-    return resolved
+def split_words(text: str, max_words: int) -> list[tuple[int, int]]:
+    """Character ranges of the words and punctuation marks of `text` (at most `max_words`)."""
+    return [m.span() for _, m in zip(range(max_words), _WORD.finditer(text))]
 
 
-class QueryParser:
-    """Splits a modification text into the objects to add and those to remove.
+class QueryTagger(nn.Module):
+    """Tags each word of a modification text as part of an object to add, to remove, or neither.
 
-    Handles synonyms of add/remove, swaps in both orders ("replace Y with X", "X instead of Y"), negations
-    ("without Y", "no more Y"), lists with commas, "and" and "&", any case and punctuation. `protected` names
-    (e.g. "fork and knife") are never split. Text that is not a string, or says nothing parseable, yields
-    empty lists.
+    Words are bags of hashed character n-grams, read in context by a bidirectional LSTM; objects are the B/I runs
+    of one role. Args:
+        buckets: hash buckets of the n-gram embedding table.
+        dim: n-gram embedding width.
+        hidden: LSTM width per direction.
+        layers: LSTM layers.
+        dropout: dropout between LSTM layers.
+        word_dropout: share of words blanked while training.
+        max_words: longer texts are cut there (a 10 000-character text costs what 128 words cost).
     """
 
-    def __init__(self, protected: list[str] | tuple[str, ...] = ()):
-        self.protected = sorted({p.lower() for p in protected if re.search(r"\band\b|,|&", p)}, key=len, reverse=True)
+    def __init__(self, buckets: int = 1 << 16, dim: int = 64, hidden: int = 128, layers: int = 2,
+                 dropout: float = 0.1, word_dropout: float = 0.0, max_words: int = 128):
+        super().__init__()
+        self.config = {"buckets": buckets, "dim": dim, "hidden": hidden, "layers": layers, "dropout": dropout,
+                       "word_dropout": word_dropout, "max_words": max_words}
+        self.embed = nn.EmbeddingBag(buckets, dim, mode="mean")
+        self.encoder = nn.LSTM(dim, hidden, layers, batch_first=True, bidirectional=True,
+                               dropout=dropout if layers > 1 else 0.0)
+        self.head = nn.Linear(2 * hidden, len(TAGS))
 
-    def __call__(self, text) -> ParsedQuery:
-        parsed = ParsedQuery([], [])
-        if not isinstance(text, str):
-            return parsed
-        text = re.sub(r"[!?.\"“”]+", " ", text.lower()).replace("’", "'")
-        text = re.sub(r"\s+", " ", text).strip(" ,")
-        for i, name in enumerate(self.protected):
-            text = re.sub(rf"\b{re.escape(name)}\b", f"\x00{i}\x00", text)
-        for clause in filter(None, _CLAUSE_SPLIT.split(text)):
-            self._parse_clause(clause.strip(" ,"), parsed)
-        restore = lambda name: re.sub(r"\x00(\d+)\x00", lambda m: self.protected[int(m[1])], name)  # noqa: E731
-        return ParsedQuery([restore(n) for n in parsed.add], [restore(n) for n in parsed.remove])
+    def words(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        return [split_words(t.lower() if isinstance(t, str) else "", self.config["max_words"]) for t in texts]
 
-    @staticmethod
-    def _parse_clause(clause: str, parsed: ParsedQuery) -> None:
-        swap = next((m for m in (p.match(clause) for p in _SWAP_PATTERNS) if m), None)
-        if swap:
-            polarity, new, _ = _segment_polarity(swap["new"])
-            parsed.add += _split_objects(new if polarity == "add" else swap["new"])
-            parsed.remove += _split_objects(swap["old"])
-            return
-        segments = [_segment_polarity(segment.strip()) for segment in _LIST_SPLIT.split(clause)]
-        for (_, rest, _), polarity in zip(segments, _resolve_polarities(segments)):
-            if polarity in ("add", "remove"):
-                getattr(parsed, polarity).extend(_split_objects(rest))
+    def forward(self, texts: list[str], words: list[list[tuple[int, int]]] | None = None) -> torch.Tensor:
+        """Tag logits [B, T, len(TAGS)] (T: the longest text's word count, at least 1)."""
+        words = self.words(texts) if words is None else words
+        device = self.head.weight.device
+        ids, offsets = [], []
+        for text, ranges in zip(texts, words):
+            lowered = text.lower()
+            for a, b in ranges:
+                offsets.append(len(ids))
+                ids.extend(word_ngrams(lowered[a:b], self.config["buckets"]))
+        lengths = torch.tensor([max(1, len(w)) for w in words])
+        if not offsets:
+            return self.head.weight.new_zeros(len(texts), 1, len(TAGS))
+        vectors = self.embed(torch.tensor(ids, device=device), torch.tensor(offsets, device=device))
+        if self.training and self.config["word_dropout"]:  # blank whole words: learn to read them from context
+            vectors = vectors * (torch.rand(len(vectors), 1, device=device) >= self.config["word_dropout"])
+        padded = vectors.new_zeros(len(texts), int(lengths.max()), vectors.shape[1])
+        index = torch.tensor([[i, j] for i, w in enumerate(words) for j in range(len(w))], device=device)
+        padded[index[:, 0], index[:, 1]] = vectors
+        packed = nn.utils.rnn.pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
+        encoded, _ = nn.utils.rnn.pad_packed_sequence(self.encoder(packed)[0], batch_first=True)
+        return self.head(encoded)
+
+    @torch.no_grad()
+    def parse(self, texts: list, batch_size: int = 256) -> list[ParsedQuery]:
+        """The objects each text asks to add and to remove (lower case, as written). Anything that is not a
+        string, or says nothing, gives empty lists."""
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        parsed = []
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start: start + batch_size]
+            words = self.words(batch)
+            tags = self(batch, words).argmax(-1).tolist() if any(words) else [[] for _ in batch]
+            parsed += [decode_tags(text, ranges, row) for text, ranges, row in zip(batch, words, tags)]
+        return parsed
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> "QueryTagger":
+        tagger = cls(**saved["config"])
+        tagger.load_state_dict({k: v.float() for k, v in saved["state_dict"].items()})
+        return tagger.eval()
+
+    def saved(self) -> dict:
+        return {"config": dict(self.config), "state_dict": self.state_dict()}
+
+
+def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int]) -> ParsedQuery:
+    """Objects from word tags: a B starts one, an I continues one of its role (or starts one after O)."""
+    parsed, lowered = ParsedQuery([], []), text.lower()
+    current: tuple[str, int, int] | None = None
+    for (a, b), tag in zip(words, tags):
+        label = TAGS[tag]
+        role = label[2:] if label != "O" else None
+        if current and role == current[0] and label.startswith("I"):
+            current = (role, current[1], b)
+            continue
+        if current:
+            getattr(parsed, current[0]).append(" ".join(lowered[current[1]: current[2]].split()))
+        current = (role, a, b) if role else None
+    if current:
+        getattr(parsed, current[0]).append(" ".join(lowered[current[1]: current[2]].split()))
+    return parsed
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -293,7 +262,7 @@ class FusionAdapter(nn.Module):
     """Query = image + a·Σ add − r·Σ remove + a learned correction, L2-normalised.
 
     Starts as the arithmetic rule (the best public method): a = r = 1 and the correction's last layer is zero,
-    so training can only begin from there.
+    so training can only begin from there. A query whose text names no object is the reference image itself.
 
     Args:
         dim: embedding width of the backbone.
@@ -321,4 +290,7 @@ class FusionAdapter(nn.Module):
             text: [B, D] embeddings of the whole modification texts.
         """
         correction = self.correction(torch.cat([image, add, remove, text], dim=-1))
-        return F.normalize(self.arithmetic(image, add, remove) + correction, dim=-1)
+        fused = F.normalize(self.arithmetic(image, add, remove) + correction, dim=-1)
+        # A text that names nothing to add or remove (empty, off-topic, unparseable) asks for the reference.
+        edited = (add.abs().sum(-1, keepdim=True) + remove.abs().sum(-1, keepdim=True)) > 0
+        return torch.where(edited, fused, F.normalize(image, dim=-1))

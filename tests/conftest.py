@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -47,3 +48,23 @@ def tiny(tmp_path_factory, small_split):
     spec = FeatureSpec(str(folder / "tiny.json"), str(folder / "weights.pt"), tail_blocks=1)
     splits = {"test": SplitSource(str(small_split / "data.csv"), str(small_split / "images"))}
     return folder, spec, splits
+
+
+@pytest.fixture(scope="session")
+def tagger_config():
+    """The params' tagger recipe, shrunk to train in seconds (quality is measured by the pipeline, not here)."""
+    from pipeline.tagging import TaggerConfig
+
+    config = TaggerConfig.from_params(load_params()["parser"])
+    return replace(config, steps=400, batch_size=32, buckets=1 << 14, dim=32, hidden=64, layers=1)
+
+
+@pytest.fixture(scope="session")
+def trained_tagger(tagger_config, tmp_path_factory):
+    """(tagger, path of its saved file), trained on the training wording files."""
+    from pipeline.tagging import train_tagger, validation_phrases
+
+    tagger, _ = train_tagger(tagger_config, validation_phrases(tagger_config, 50), log_every=tagger_config.steps)
+    path = tmp_path_factory.mktemp("tagger") / "tagger.pt"
+    torch.save(tagger.saved(), path)
+    return tagger, path

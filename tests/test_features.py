@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 import zarr
 
+from pipeline.dataset import manifest_fingerprint
 from pipeline.features import STORE_NAME, FeatureSpec, extract, image_table, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,6 +105,7 @@ def test_key_isolates_backbones(tiny, tmp_path):
     state["logit_scale"] = state["logit_scale"] + 1
     torch.save(state, other)
     assert spec.key(backbone) != FeatureSpec(spec.model, str(other), 1).key(backbone)
+    assert spec.key(backbone, data="fingerprint A") != spec.key(backbone, data="fingerprint B")
 
 
 def test_readme_snippet_runs(tiny, tmp_path, monkeypatch):
@@ -111,7 +113,9 @@ def test_readme_snippet_runs(tiny, tmp_path, monkeypatch):
     (tmp_path / "params.yaml").write_text(json.dumps({
         "backbone": {"model": spec.model, "pretrained": spec.pretrained}, "features": {"tail_blocks": 1}}))
     monkeypatch.chdir(tmp_path)
-    _extract(spec, splits, Path("cache") / spec.key(spec.load_backbone()))
+    Path("data").mkdir()
+    Path("data/dataset.json").write_text(json.dumps({"splits": {"test": {"fingerprint": "abc"}}}))
+    _extract(spec, splits, Path("cache") / spec.key(spec.load_backbone(), manifest_fingerprint()))
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Inspect the cache with pandas", 1)[1]
     snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)

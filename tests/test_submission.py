@@ -23,11 +23,11 @@ METRICS = {s: {"adapter_tail": {"top1": 0.5}} for s in ("val", "test")}
 
 
 @pytest.fixture(scope="module")
-def repo(tiny, tmp_path_factory):
+def repo(tiny, tmp_path_factory, trained_tagger):
     folder, spec, _ = tiny
     tuned = folder / "tuned.pt"
     torch.save({"adapter": FusionAdapter(32, 16).state_dict(), "tail": {}, "tail_blocks": 1}, tuned)
-    return build_repo(tmp_path_factory.mktemp("dist") / "hf_repo", spec, tuned, METRICS, {})
+    return build_repo(tmp_path_factory.mktemp("dist") / "hf_repo", spec, tuned, trained_tagger[1], METRICS, {})
 
 
 @pytest.fixture(scope="module")

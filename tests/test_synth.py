@@ -6,9 +6,8 @@ import pytest
 from PIL import Image
 
 from pipeline.catalog import load_catalog
-from pipeline.phrasing import TextStyle, compose, load_families
-from pipeline.scenes import Edit
-from pipeline.synth import CSV_COLUMNS, sample_split, write_split
+from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording
+from pipeline.synth import CSV_COLUMNS, sample_split, write_plain_twin, write_split
 
 
 def test_split_has_challenge_format(small_split, small_config):
@@ -60,13 +59,22 @@ def test_target_is_reference_with_exactly_the_edit(small_split):
         assert list(target.floor) == list(ref.floor)
 
 
-def test_text_is_the_template_filled_with_the_edit(small_split):
+def test_texts_name_the_edit_objects(small_split):
     queries = pd.read_parquet(small_split / "queries.parquet")
     for q in queries.itertuples():
-        style = TextStyle(q.style_add_article, q.style_remove_article, q.style_joiner, q.style_case, q.style_end)
-        assert compose(q.template, Edit(tuple(q.add), tuple(q.remove)), style) == q.query_text
         for name in [*q.add, *q.remove]:
-            assert name in q.query_text.lower()
+            assert name in q.query_text.lower() and name in q.plain_text.lower()
+        assert q.keep is None or (q.keep not in q.remove and q.keep not in q.add)
+
+
+def test_plain_twin_has_the_same_queries_in_plain_wording(small_split, tmp_path):
+    write_plain_twin(small_split, tmp_path / "test_plain")
+    test, twin = pd.read_csv(small_split / "data.csv"), pd.read_csv(tmp_path / "test_plain" / "data.csv")
+    assert (test[["query_image", "target_image"]] == twin[["query_image", "target_image"]]).all().all()
+    queries = pd.read_parquet(small_split / "queries.parquet")
+    for text, add, remove in zip(twin.query_text, queries["add"], queries["remove"]):
+        lowered = text.lower().rstrip(".")
+        assert lowered.startswith(("add ", "remove ")) and all(n in lowered for n in [*add, *remove])
 
 
 def _pairs(names):
@@ -84,15 +92,23 @@ def test_test_queries_show_object_pairs_never_seen_in_train(default_synth_config
         assert novel, f"test query {q['query_text']!r} only shows pairs seen in train"
 
 
-def test_test_wording_is_varied_and_unseen_in_train(default_synth_config):
-    families = load_families()
-    train_templates = {t for ts in families["train"].templates.values() for t in ts}
+def test_test_split_is_worded_by_the_sealed_file_and_train_plainly(default_synth_config):
+    sealed, plain = Wording.load(SEALED_WORDING), Wording.load(PLAIN_WORDING)
     _, test_queries = sample_split("test", default_synth_config)
-    used = {q["template"] for q in test_queries}
-    assert len(used) >= 40
-    assert not used & train_templates
+    used = {(q["family"], q["template"]) for q in test_queries}
+    assert {t for _, t in used} <= {t for _, _, t in sealed.templates()}
+    assert len(used) >= 150 and len({f for f, _ in used}) == len(sealed.families)
     _, train_queries = sample_split("train", default_synth_config)
-    assert {q["template"] for q in train_queries} <= train_templates
+    assert {q["template"] for q in train_queries} <= {t for _, _, t in plain.templates()}
+
+
+def test_wording_never_changes_the_scenes(default_synth_config, monkeypatch):
+    import pipeline.synth as synth
+
+    images, _ = sample_split("val", default_synth_config)
+    monkeypatch.setattr(synth, "PLAIN_WORDING", SEALED_WORDING)
+    other_images, other_queries = sample_split("val", default_synth_config)
+    assert images == other_images and {q["family"] for q in other_queries} != {"plain"}
 
 
 def test_edits_stay_within_bounds(default_synth_config):

@@ -7,7 +7,7 @@ from pipeline.baselines import Combiner
 from pipeline.features import extract, image_table, text_table
 from pipeline.training import (FeatureCache, Retriever, build_query_set, embed_all, rank_queries,
                                reference_group_batches, train_retriever)
-from submission_src.model import FusionAdapter, QueryParser
+from submission_src.model import FusionAdapter
 
 
 def test_adapter_starts_as_the_arithmetic_rule():
@@ -15,6 +15,17 @@ def test_adapter_starts_as_the_arithmetic_rule():
     image, add, remove, text = (F.normalize(torch.randn(5, 16), dim=-1) for _ in range(4))
     expected = F.normalize(image + add - remove, dim=-1)
     torch.testing.assert_close(FusionAdapter(16, 32)(image, add, remove, text), expected)
+
+
+def test_a_text_without_objects_queries_the_reference_image():
+    torch.manual_seed(0)
+    adapter = FusionAdapter(16, 32)
+    torch.nn.init.normal_(adapter.correction[-1].weight)  # a trained correction: nonzero for any text
+    image, add, remove, text = (F.normalize(torch.randn(3, 16), dim=-1) for _ in range(4))
+    add[0], remove[0] = 0, 0
+    query = adapter(image, add, remove, text)
+    torch.testing.assert_close(query[0], image[0])
+    assert not torch.allclose(query[1:], image[1:])
 
 
 def test_rank_queries_follows_the_judge():
@@ -26,13 +37,13 @@ def test_rank_queries_follows_the_judge():
 
 
 @pytest.fixture(scope="module")
-def tiny_queries(tiny, tmp_path_factory):
+def tiny_queries(tiny, tmp_path_factory, trained_tagger):
     folder, spec, splits = tiny
     out = tmp_path_factory.mktemp("cache")
     backbone = spec.load_backbone().eval()
     extract(backbone, spec, image_table(splits), text_table(splits), out, chunk=16, workers=0)
     cache = FeatureCache.open(out)
-    return cache, build_query_set(cache, "test", splits["test"], QueryParser(), backbone), spec
+    return cache, build_query_set(cache, splits["test"], trained_tagger[0], backbone), spec
 
 
 def test_batches_keep_siblings_together(tiny_queries):

@@ -1,0 +1,248 @@
+"""Training and scoring the query tagger on texts composed from the training wording files.
+
+Every training text is drawn fresh: a wording file (weighted by its number of templates), a family, a template,
+objects from the catalog or an open vocabulary ("a red vintage bicycle", so the tagger learns spans rather than
+a catalog lookup), determiners, list joiners and case from the file's style, and now and then a typo in the
+template's own words. The held-out wording is never read here.
+"""
+from __future__ import annotations
+
+import re
+import time
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+from tqdm import tqdm
+
+from pipeline.catalog import load_catalog
+from pipeline.phrasing import Phrase, Wording, compose, load_wording
+from submission_src.model import TAGS, ParsedQuery, QueryTagger, split_words
+
+GROUP_WEIGHTS = {"add": 0.2, "remove": 0.2, "both": 0.5, "none": 0.1}
+_SLOT = re.compile(r"(\{[a-z_]+\})")
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    corpus: tuple[str, ...]  # wording files
+    vocabulary: str  # YAML with open_vocabulary: nouns, adjectives
+    open_vocabulary: float  # share of objects drawn from the open vocabulary instead of the catalog
+    typo_rate: float  # share of texts with one typo in a template word
+    validation_share: float  # share of each family's templates kept for validation
+    steps: int
+    batch_size: int
+    lr: float
+    buckets: int
+    dim: int
+    hidden: int
+    layers: int
+    dropout: float
+    word_dropout: float
+    seed: int
+
+    @classmethod
+    def from_params(cls, p: dict) -> "TaggerConfig":
+        return cls(corpus=tuple(p["corpus"]), vocabulary=p["vocabulary"], open_vocabulary=float(p["open_vocabulary"]),
+                   typo_rate=float(p["typo_rate"]), validation_share=float(p["validation_share"]),
+                   steps=int(p["steps"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
+                   buckets=int(p["buckets"]), dim=int(p["dim"]), hidden=int(p["hidden"]), layers=int(p["layers"]),
+                   dropout=float(p["dropout"]), word_dropout=float(p["word_dropout"]), seed=int(p["seed"]))
+
+
+def split_templates(wording: Wording, validation_share: float) -> tuple[Wording, Wording]:
+    """(training, validation) wordings: a stable share of each family's templates, by hash, is held back."""
+    def held_back(template: str) -> bool:
+        return zlib.crc32(template.encode()) % 1000 < validation_share * 1000
+
+    def keep(validation: bool) -> Wording:
+        families = {name: {g: tuple(t for t in ts if held_back(t) == validation) for g, ts in groups.items()}
+                    for name, groups in wording.families.items()}
+        return replace(wording, families={n: {g: ts for g, ts in gs.items() if ts} for n, gs in families.items()})
+    return keep(False), keep(True)
+
+
+def typo(word: str, rng: np.random.Generator) -> str:
+    """One keyboard slip: a letter dropped, doubled, swapped with the next, or replaced."""
+    i = int(rng.integers(len(word) - 1))
+    kind = rng.integers(4)
+    if kind == 0:
+        return word[:i] + word[i + 1:]
+    if kind == 1:
+        return word[:i] + word[i] + word[i:]
+    if kind == 2:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    return word[:i] + _LETTERS[rng.integers(26)] + word[i + 1:]
+
+
+def misspell_template(template: str, rng: np.random.Generator) -> str:
+    """The template with one of its own words (never a slot) misspelt."""
+    parts = _SLOT.split(template)
+    candidates = [(i, m) for i, part in enumerate(parts) if not _SLOT.fullmatch(part)
+                  for m in re.finditer(r"[A-Za-z]{3,}", part)]
+    if not candidates:
+        return template
+    i, match = candidates[rng.integers(len(candidates))]
+    part = parts[i]
+    parts[i] = part[: match.start()] + typo(match.group(), rng) + part[match.end():]
+    return "".join(parts)
+
+
+class ObjectNames:
+    """Distinct object names: catalog names, or open-vocabulary nouns with up to two adjectives."""
+
+    def __init__(self, nouns: list[str] = (), adjectives: list[str] = (), open_share: float = 0.0):
+        self.catalog = [o.name for o in load_catalog()]
+        self.nouns, self.adjectives, self.open_share = list(nouns), list(adjectives), open_share
+
+    @classmethod
+    def from_file(cls, vocabulary_path: str, open_share: float) -> "ObjectNames":
+        vocabulary = yaml.safe_load(Path(vocabulary_path).read_text(encoding="utf-8"))["open_vocabulary"]
+        return cls(vocabulary["nouns"], vocabulary["adjectives"], open_share)
+
+    def one(self, rng: np.random.Generator) -> str:
+        if rng.random() >= self.open_share:
+            return self.catalog[rng.integers(len(self.catalog))]
+        noun = self.nouns[rng.integers(len(self.nouns))]
+        adjectives = rng.choice(self.adjectives, size=rng.choice(3, p=[0.4, 0.4, 0.2]), replace=False)
+        return " ".join([*adjectives, noun])
+
+    def distinct(self, count: int, rng: np.random.Generator) -> list[str]:
+        names: list[str] = []
+        while len(names) < count:
+            name = self.one(rng)
+            if all(name not in n and n not in name for n in names):
+                names.append(name)
+        return names
+
+
+class TaggingCorpus:
+    """Draws labelled texts from wording files."""
+
+    def __init__(self, wordings: list[Wording], names: ObjectNames, typo_rate: float):
+        self.wordings, self.names, self.typo_rate = wordings, names, typo_rate
+        sizes = np.array([sum(1 for _ in w.templates()) for w in wordings], dtype=float)
+        self.weights = sizes / sizes.sum()
+
+    def sample(self, rng: np.random.Generator) -> Phrase:
+        while True:
+            wording = self.wordings[rng.choice(len(self.wordings), p=self.weights)]
+            group = rng.choice(list(GROUP_WEIGHTS), p=list(GROUP_WEIGHTS.values()))
+            n_add = int(rng.integers(1, 4)) if group in ("add", "both") else 0
+            n_remove = int(rng.integers(1, 3)) if group in ("remove", "both") else 0
+            names = self.names.distinct(n_add + n_remove + 1, rng)
+            add, remove, keep = names[:n_add], names[n_add: n_add + n_remove], names[-1]
+            if wording.eligible(group, add, remove, keep):
+                break
+        if rng.random() < self.typo_rate:
+            wording = _misspelt(wording, rng)
+        return wording.sample(add, remove, rng, keep=keep, group=group)
+
+
+def _misspelt(wording: Wording, rng: np.random.Generator) -> Wording:
+    families = {name: {g: tuple(misspell_template(t, rng) for t in ts) for g, ts in groups.items()}
+                for name, groups in wording.families.items()}
+    return replace(wording, families=families)
+
+
+def word_tags(phrase: Phrase, max_words: int) -> list[int]:
+    """The gold tag of each word of the phrase's text: B/I inside an object's span, O elsewhere."""
+    tags = []
+    for start, end in split_words(phrase.text.lower(), max_words):
+        span = next((s for s in phrase.spans if s.start <= start and end <= s.end), None)
+        tags.append(0 if span is None else TAGS.index(("B-" if start == span.start else "I-") + span.role))
+    return tags
+
+
+def tagging_loss(tagger: QueryTagger, phrases: list[Phrase]) -> torch.Tensor:
+    texts = [p.text for p in phrases]
+    words = tagger.words(texts)
+    logits = tagger(texts, words)
+    gold = torch.full(logits.shape[:2], -100, dtype=torch.long)
+    for i, phrase in enumerate(phrases):
+        tags = word_tags(phrase, tagger.config["max_words"])
+        gold[i, : len(tags)] = torch.tensor(tags, dtype=torch.long)
+    return F.cross_entropy(logits.flatten(0, 1), gold.flatten(), ignore_index=-100)
+
+
+def gold_parse(phrase: Phrase) -> ParsedQuery:
+    return ParsedQuery([" ".join(n.lower().split()) for n in phrase.objects("add")],
+                       [" ".join(n.lower().split()) for n in phrase.objects("remove")])
+
+
+def score_parses(predicted: list[ParsedQuery], gold: list[ParsedQuery]) -> dict:
+    """Exact parse rate (both object lists equal, order aside) and object-span precision, recall and F1."""
+    exact, hits, n_predicted, n_gold = [], 0, 0, 0
+    for p, g in zip(predicted, gold):
+        exact.append(sorted(p.add) == sorted(g.add) and sorted(p.remove) == sorted(g.remove))
+        for role in ("add", "remove"):
+            pred, true = list(getattr(p, role)), list(getattr(g, role))
+            n_predicted, n_gold = n_predicted + len(pred), n_gold + len(true)
+            for name in pred:
+                if name in true:
+                    true.remove(name)
+                    hits += 1
+    precision, recall = hits / max(n_predicted, 1), hits / max(n_gold, 1)
+    return {"exact": float(np.mean(exact)) if exact else float("nan"), "precision": precision, "recall": recall,
+            "f1": 2 * precision * recall / max(precision + recall, 1e-9), "n": len(exact)}
+
+
+def train_tagger(config: TaggerConfig, validation: list[Phrase], log_every: int = 100) -> tuple[QueryTagger, list[dict]]:
+    """A tagger trained on freshly drawn texts of the training templates; history holds validation scores."""
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    training = [split_templates(load_wording(path), config.validation_share)[0] for path in config.corpus]
+    corpus = TaggingCorpus(training, ObjectNames.from_file(config.vocabulary, config.open_vocabulary), config.typo_rate)
+    tagger = QueryTagger(config.buckets, config.dim, config.hidden, config.layers, config.dropout, config.word_dropout)
+    optimizer = torch.optim.AdamW(tagger.parameters(), lr=config.lr, weight_decay=0.01)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps,
+                                                    pct_start=0.05)
+    history, losses, started = [], [], time.time()
+    for step in tqdm(range(1, config.steps + 1), desc="train_parser", unit="step"):
+        tagger.train()
+        loss = tagging_loss(tagger, [corpus.sample(rng) for _ in range(config.batch_size)])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(tagger.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+        if step % log_every == 0 or step == config.steps:
+            tagger.eval()
+            scores = score_parses(tagger.parse([p.text for p in validation]), [gold_parse(p) for p in validation])
+            history.append({"step": step, "loss": float(np.mean(losses)), "val_exact": scores["exact"],
+                            "val_f1": scores["f1"], "seconds": time.time() - started})
+            losses = []
+            tqdm.write(f"train_parser: step {step} loss {history[-1]['loss']:.4f} val exact {scores['exact']:.3f}")
+    return tagger.eval(), history
+
+
+def validation_phrases(config: TaggerConfig, count: int) -> list[Phrase]:
+    """Texts of the templates held back from training (unseen templates of the training wording files)."""
+    held = [split_templates(load_wording(path), config.validation_share)[1] for path in config.corpus]
+    held = [w for w in held if w.families]
+    corpus = TaggingCorpus(held, ObjectNames.from_file(config.vocabulary, config.open_vocabulary), typo_rate=0.0)
+    rng = np.random.default_rng([config.seed, 1])
+    return [corpus.sample(rng) for _ in range(count)]
+
+
+def template_phrases(wording: Wording, names: ObjectNames, fills: int, seed: int) -> list[Phrase]:
+    """Every template of `wording` filled `fills` times (1–3 objects to add, 1–2 to remove, as the splits do)."""
+    rng = np.random.default_rng(seed)
+    phrases = []
+    for family, group, template in wording.templates():
+        for _ in range(fills):
+            while True:
+                n_add = int(rng.integers(1, 4)) if group in ("add", "both") else 0
+                n_remove = int(rng.integers(1, 3)) if group in ("remove", "both") else 0
+                chosen = names.distinct(n_add + n_remove + 1, rng)
+                add, remove, keep = chosen[:n_add], chosen[n_add: n_add + n_remove], chosen[-1]
+                if template in wording.eligible(group, add, remove, keep).get(family, ()):
+                    break
+            phrases.append(compose(template, add, remove, keep, wording.style, rng, family))
+    return phrases

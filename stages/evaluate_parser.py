@@ -1,0 +1,89 @@
+"""DVC stage `evaluate_parser`: the query tagger on the sealed held-out wording, family by family, beside the
+in-distribution figures (unseen templates of the training wording; the plain wording), and its CPU speed."""
+import json
+import time
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from pipeline.experiment import TAGGER_PATH  # noqa: E402
+from pipeline.params import load_params  # noqa: E402
+from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording  # noqa: E402
+from pipeline.tagging import ObjectNames, TaggerConfig, gold_parse, score_parses, template_phrases, validation_phrases  # noqa: E402
+from submission_src.model import QueryTagger  # noqa: E402
+
+FILLS = 8  # texts per held-out template, each with other catalog objects
+SPEED_BATCH = 256
+
+
+def scored(tagger: QueryTagger, phrases) -> tuple[dict, list]:
+    predicted = tagger.parse([p.text for p in phrases])
+    return score_parses(predicted, [gold_parse(p) for p in phrases]), predicted
+
+
+def ms_per_query(tagger: QueryTagger, texts: list[str]) -> float:
+    tagger.parse(texts[:SPEED_BATCH])  # warm-up
+    started = time.perf_counter()
+    tagger.parse(texts, batch_size=SPEED_BATCH)
+    return 1000 * (time.perf_counter() - started) / len(texts)
+
+
+def family_plot(families: dict, overall: float, path: Path) -> None:
+    names = sorted(families, key=lambda f: families[f]["exact"])
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(names) + 1.2))
+    ax.barh(names, [families[f]["exact"] for f in names], color="#4c72b0")
+    ax.axvline(overall, color="black", lw=1, ls="--", label=f"all held-out: {overall:.3f}")
+    ax.axvline(0.95, color="#c44e52", lw=1, label="target 0.95")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("exact parse (both object lists right)")
+    ax.set_title("Query tagger on the sealed held-out wording, per family")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    torch.set_num_threads(2)  # the CPU figure is quoted for 2 cores
+    config = TaggerConfig.from_params(load_params()["parser"])
+    tagger = QueryTagger.from_saved(torch.load(TAGGER_PATH, weights_only=True))
+    heldout = template_phrases(load_wording(SEALED_WORDING), ObjectNames(), FILLS, seed=config.seed)
+    overall, predicted = scored(tagger, heldout)
+    detail = pd.DataFrame({"family": [p.family for p in heldout], "template": [p.template for p in heldout],
+                           "text": [p.text for p in heldout],
+                           "gold_add": [gold_parse(p).add for p in heldout], "gold_remove": [gold_parse(p).remove for p in heldout],
+                           "add": [q.add for q in predicted], "remove": [q.remove for q in predicted]})
+    detail["exact"] = [sorted(a) == sorted(ga) and sorted(r) == sorted(gr) for a, r, ga, gr in
+                       zip(detail["add"], detail["remove"], detail.gold_add, detail.gold_remove)]
+    families = {family: score_parses([predicted[i] for i in rows], [gold_parse(heldout[i]) for i in rows])
+                for family, rows in detail.groupby("family").indices.items()}
+    plain = template_phrases(load_wording(PLAIN_WORDING), ObjectNames(), FILLS * 10, seed=config.seed)
+    metrics = {
+        "heldout": overall,
+        "heldout_families": families,
+        "in_distribution": {"training_wording_unseen_templates": scored(tagger, validation_phrases(config, 1000))[0],
+                            "plain_wording": scored(tagger, plain)[0]},
+        "ms_per_query_cpu_2_threads": ms_per_query(tagger, detail.text.tolist()),
+        "heldout_templates": int(detail.template.nunique()), "texts_per_template": FILLS,
+    }
+    Path("eval").mkdir(exist_ok=True)
+    detail.to_parquet("eval/parser_heldout.parquet", index=False)
+    Path("plots").mkdir(exist_ok=True)
+    family_plot(families, overall["exact"], Path("plots/parser_families.png"))
+    Path("metrics").mkdir(exist_ok=True)
+    Path("metrics/parser.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    print(f"held-out exact {overall['exact']:.3f}, F1 {overall['f1']:.3f}; "
+          f"in-distribution {metrics['in_distribution']['training_wording_unseen_templates']['exact']:.3f}; "
+          f"{metrics['ms_per_query_cpu_2_threads']:.2f} ms/query")
+    for family, score in sorted(families.items(), key=lambda kv: kv[1]["exact"]):
+        print(f"  {family:24s} {score['exact']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

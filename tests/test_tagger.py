@@ -1,0 +1,164 @@
+"""Wording files, the query tagger and the seal between the training wording and the held-out wording."""
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.params import load_params
+from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording, WordingError, compose, load_wording
+from pipeline.tagging import (ObjectNames, TaggingCorpus, gold_parse, misspell_template, score_parses,
+                              template_phrases, train_tagger, validation_phrases, word_tags)
+from submission_src.model import TAGS, ParsedQuery, QueryTagger, decode_tags, split_words
+
+PARSER_PARAMS = load_params()["parser"]
+TRAINING_FILES = [*PARSER_PARAMS["corpus"], PARSER_PARAMS["vocabulary"]]
+
+
+def _normalised(template: str) -> str:
+    """Lower case, punctuation and spacing folded; slots kept."""
+    return " ".join(re.sub(r"[^\w{}]+", " ", template.lower()).split())
+
+
+def _repeats(training: str, heldout: str) -> bool:
+    """Equal, or containing a held-out template of three words or more (shorter ones, a verb and a slot, are
+    building blocks every wording shares)."""
+    return training == heldout or (len(heldout.split()) >= 3 and
+                                   re.search(rf"(^| ){re.escape(heldout)}( |$)", training) is not None)
+
+
+def test_no_training_template_equals_or_contains_a_heldout_one():
+    heldout = {_normalised(t) for _, _, t in Wording.load(SEALED_WORDING).templates()}
+    training = {_normalised(t) for path in PARSER_PARAMS["corpus"] for _, _, t in Wording.load(path).templates()}
+    assert len(training) >= 600
+    clashes = sorted((h, t) for h in heldout for t in training if _repeats(t, h))
+    assert not clashes, f"{len(clashes)} training templates repeat held-out wording"
+
+
+def test_the_clash_check_can_fail():
+    assert _repeats(_normalised("Please, swap {remove} for {add}!"), _normalised("swap {remove} for {add}"))
+    assert not _repeats(_normalised("swapping {remove} for {add}"), _normalised("swap {remove} for {add}"))
+
+
+def test_training_never_reads_the_sealed_wording(tagger_config, tmp_path):
+    sealed = SEALED_WORDING.resolve()
+    assert all(Path(p).resolve() != sealed and sealed.parent not in Path(p).resolve().parents for p in TRAINING_FILES)
+    opened = []
+    recording = [True]
+
+    def hook(event, args):
+        if recording[0] and event == "open" and isinstance(args[0], (str, Path)):
+            opened.append(Path(args[0]).resolve())
+    sys.addaudithook(hook)  # cannot be removed: `recording` switches it off
+    load_wording.cache_clear()
+    try:
+        train_tagger(type(tagger_config)(**{**tagger_config.__dict__, "steps": 2}), validation_phrases(tagger_config, 4))
+    finally:
+        recording[0] = False
+    assert opened, "the audit hook saw no file opened: the check would be blind"
+    assert sealed not in opened and not any(sealed.parent in p.parents for p in opened)
+
+
+@pytest.mark.parametrize("path", TRAINING_FILES[:-1] + [str(SEALED_WORDING)])
+def test_every_template_puts_the_objects_where_its_spans_say(path):
+    wording = Wording.load(path)
+    rng = np.random.default_rng(0)
+    add, remove, keep = ["red vintage bicycle", "owl", "t-shirt"], ["fork and knife", "yo-yo"], "bed"
+    for family, group, template in wording.templates():
+        a, r = (add if group in ("add", "both") else []), (remove if group in ("remove", "both") else [])
+        phrase = compose(template, a, r, keep, wording.style, rng, family)
+        assert [o.lower() for o in phrase.objects("add")] == a and [o.lower() for o in phrase.objects("remove")] == r
+        assert "{" not in phrase.text and "}" not in phrase.text, template
+        for span in phrase.spans:  # an object never starts or ends inside a word
+            assert not re.match(r"\w", phrase.text[span.end: span.end + 1]), phrase
+            assert span.start == 0 or not re.match(r"\w", phrase.text[span.start - 1]), phrase
+
+
+def test_compose_fills_every_slot_and_records_spans():
+    wording = Wording.load(PLAIN_WORDING)
+    rng = np.random.default_rng(0)
+    phrase = compose("Take {remove} away, then put {add} next to {keep} ({n_add} of them)", ["cat", "owl"], ["fork and knife"],
+                     "bed", wording.style, rng)
+    assert phrase.objects("add") == ["cat", "owl"] and phrase.objects("remove") == ["fork and knife"]
+    assert "bed" in phrase.text and "two of them" in phrase.text and "{" not in phrase.text
+
+
+def test_bad_template_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('style: {add_determiners: ["a"], remove_determiners: ["the"], joiners: [[", ", " and "]], '
+                   'cases: [keep]}\nfamilies:\n  f:\n    add: ["add {ad}"]\n')
+    with pytest.raises(WordingError, match=r"add \{ad\}"):
+        Wording.load(bad)
+
+
+def test_gold_tags_mark_objects_without_determiners():
+    wording = Wording.load(PLAIN_WORDING)
+    phrase = compose("remove {remove} and add {add}", ["red vintage bicycle"], ["fork and knife"], None,
+                     wording.style, np.random.default_rng(0))
+    words = [phrase.text.lower()[a:b] for a, b in split_words(phrase.text.lower(), 128)]
+    tags = [TAGS[t] for t in word_tags(phrase, 128)]
+    assert list(zip(words, tags)) == [("remove", "O"), ("the", "O"), ("fork", "B-remove"), ("and", "I-remove"),
+                                      ("knife", "I-remove"), ("and", "O"), ("add", "O"), ("a", "O"),
+                                      ("red", "B-add"), ("vintage", "I-add"), ("bicycle", "I-add")]
+
+
+def test_decoding_tags():
+    text = "Swap the T-Shirt for a red kite, and a cat"
+    words = split_words(text.lower(), 128)
+    tags = [0, 0, 3, 0, 0, 1, 2, 0, 0, 0, 2]  # the last I without a B still starts an object
+    assert decode_tags(text, words, tags) == ParsedQuery(["red kite", "cat"], ["t-shirt"])
+
+
+def test_typos_only_touch_template_words():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        slips = misspell_template("please remove {remove} and then add {add}", rng)
+        assert "{remove}" in slips and "{add}" in slips
+
+
+def test_scores_count_exact_parses_and_span_f1():
+    gold = [ParsedQuery(["cat"], ["dog"]), ParsedQuery(["owl", "fox"], [])]
+    predicted = [ParsedQuery(["cat"], ["dog"]), ParsedQuery(["fox"], ["owl"])]
+    scores = score_parses(predicted, gold)
+    assert scores["exact"] == 0.5 and scores["precision"] == 0.75 and scores["recall"] == 0.75
+
+
+def test_trained_tagger_finds_spans_in_unseen_templates(trained_tagger, tagger_config):
+    tagger, _ = trained_tagger
+    phrases = validation_phrases(tagger_config, 200)
+    scores = score_parses(tagger.parse([p.text for p in phrases]), [gold_parse(p) for p in phrases])
+    assert scores["f1"] >= 0.8, scores
+    assert tagger.parse(["Remove the motorcycle and add a microwave"]) == [ParsedQuery(["microwave"], ["motorcycle"])]
+
+
+def test_corpus_mixes_catalog_and_open_vocabulary(tagger_config):
+    corpus = TaggingCorpus([load_wording(p) for p in tagger_config.corpus],
+                           ObjectNames.from_file(tagger_config.vocabulary, 0.5), typo_rate=0.0)
+    rng = np.random.default_rng(0)
+    objects = [o for _ in range(300) for p in [corpus.sample(rng)] for o in p.objects("add") + p.objects("remove")]
+    catalog = {n for n in ObjectNames().catalog}
+    assert 0.25 < np.mean([o.lower() in catalog for o in objects]) < 0.75
+    assert any(len(o.split()) >= 3 for o in objects)
+
+
+BAD_TEXTS = ["", "   ", None, 42, float("nan"), "12345 678", "日本語のテキストを編集", "🙂🐱🚗", "x" * 10_000,
+             "add a cat " * 2_000, "?!?!", "\n\t"]
+
+
+@pytest.mark.parametrize("trained", [False, True])
+def test_bad_input_never_crashes(trained, trained_tagger):
+    tagger = trained_tagger[0] if trained else QueryTagger(buckets=1 << 10, dim=8, hidden=8, layers=1).eval()
+    parsed = tagger.parse(BAD_TEXTS)
+    assert len(parsed) == len(BAD_TEXTS)
+    assert all(isinstance(n, str) for p in parsed for n in p.add + p.remove)
+    assert parsed[0] == parsed[1] == parsed[2] == parsed[3] == ParsedQuery([], [])
+    assert len(split_words("x " * 10_000, tagger.config["max_words"])) == tagger.config["max_words"]
+
+
+def test_saved_tagger_round_trips(trained_tagger):
+    tagger, path = trained_tagger
+    again = QueryTagger.from_saved(torch.load(path, weights_only=True))
+    texts = ["swap the cat for a dog", "lose the hat, add a scarf"]
+    torch.testing.assert_close(again(texts), tagger(texts))
