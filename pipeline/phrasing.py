@@ -36,6 +36,7 @@ class Span:
     start: int
     end: int
     role: str  # "add" | "remove"
+    determiner_start: int  # where the object's determiner begins ("the existing cat"); `start` when it has none
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,8 @@ class Phrase:
     family: str
     template: str
 
-    def objects(self, role: str) -> list[str]:
-        return [self.text[s.start: s.end] for s in self.spans if s.role == role]
+    def objects(self, role: str, with_determiner: bool = False) -> list[str]:
+        return [self.text[s.determiner_start if with_determiner else s.start: s.end] for s in self.spans if s.role == role]
 
 
 @dataclass(frozen=True)
@@ -118,17 +119,36 @@ class Wording:
         found = {family: [t for t in groups.get(group, ()) if fits(t)] for family, groups in self.families.items()}
         return {family: templates for family, templates in found.items() if templates}
 
-    def sample(self, add: Sequence[str], remove: Sequence[str], rng: np.random.Generator,
-               keep: str | None = None, group: str | None = None) -> Phrase:
-        """A text for the edit: a family drawn uniformly, then one of its templates, in a style drawn from the file."""
-        group = group or slot_group(add, remove)
+    def choose(self, group: str, add: Sequence[str], remove: Sequence[str], keep: str | None,
+               rng: np.random.Generator) -> tuple[str, str]:
+        """(family, template): a family drawn uniformly, then one of its templates these objects can fill."""
         options = self.eligible(group, add, remove, keep)
         if not options:
             raise WordingError(f"wording file {self.path} has no {group!r} template for add={list(add)}, "
                                f"remove={list(remove)}, keep={keep!r}")
         family = sorted(options)[rng.integers(len(options))]
-        template = options[family][rng.integers(len(options[family]))]
+        return family, options[family][rng.integers(len(options[family]))]
+
+    def sample(self, add: Sequence[str], remove: Sequence[str], rng: np.random.Generator,
+               keep: str | None = None, group: str | None = None) -> Phrase:
+        """A text for the edit, in a style drawn from the file."""
+        family, template = self.choose(group or slot_group(add, remove), add, remove, keep, rng)
         return compose(template, add, remove, keep, self.style, rng, family)
+
+
+def merged_style(styles: Sequence[Style]) -> Style:
+    """Every determiner, joiner and case any of `styles` uses."""
+    unique = lambda items: tuple(dict.fromkeys(items))  # noqa: E731
+    return Style(unique(d for s in styles for d in s.add_determiners), unique(d for s in styles for d in s.remove_determiners),
+                 unique(j for s in styles for j in s.joiners), unique(c for s in styles for c in s.cases))
+
+
+def joined(first: Phrase, connector: str, second: Phrase) -> Phrase:
+    """Two phrases as one text (an edit told in two parts), spans moved along."""
+    shift = len(first.text) + len(connector)
+    spans = first.spans + tuple(Span(s.start + shift, s.end + shift, s.role, s.determiner_start + shift)
+                                for s in second.spans)
+    return Phrase(first.text + connector + second.text, spans, first.family, f"{first.template}{connector}{second.template}")
 
 
 def _pick(options: Sequence, rng: np.random.Generator):
@@ -141,16 +161,16 @@ def _with_determiner(name: str, determiner: str) -> str:
     return f"{determiner} {name}" if determiner else name
 
 
-def _render_list(names: Sequence[str], determiner: str, joiner: tuple[str, str]) -> tuple[str, list[tuple[int, int]]]:
-    """"a cat, a dog and a fox" and the character range of each name in it."""
+def _render_list(names: Sequence[str], determiner: str, joiner: tuple[str, str]) -> tuple[str, list[tuple[int, int, int]]]:
+    """"a cat, a dog and a fox" and, for each name, where its determiner starts, where it starts and ends."""
     text, ranges = "", []
     for i, name in enumerate(names):
         if i:
             text += joiner[1] if i == len(names) - 1 else joiner[0]
         item = _with_determiner(name, determiner)
         start = len(text) + len(item) - len(name)
+        ranges.append((len(text), start, start + len(name)))
         text += item
-        ranges.append((start, start + len(name)))
     return text, ranges
 
 
@@ -171,7 +191,7 @@ def compose(template: str, add: Sequence[str], remove: Sequence[str], keep: str 
         text += literal
         if slot in ("add", "remove"):
             value, ranges = rendered[slot]
-            spans += [Span(len(text) + a, len(text) + b, slot) for a, b in ranges]
+            spans += [Span(len(text) + a, len(text) + b, slot, len(text) + d) for d, a, b in ranges]
             text += value
         elif slot == "keep":
             text += _with_determiner(keep, _pick(style.remove_determiners, rng))

@@ -77,10 +77,15 @@ def sample_split(split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, 
             kept = [name for name in reference.names if name not in edit.remove]
             keep = kept[text_rng.integers(len(kept))] if kept else None
             phrase = wording.sample(edit.add, edit.remove, text_rng, keep=keep)
+            plain_phrase = plain.sample(edit.add, edit.remove, plain_rng)
             queries.append({"query_image": ref_name, "query_text": phrase.text, "target_image": target_name,
                             "add": list(edit.add), "remove": list(edit.remove), "keep": keep,
+                            "add_written": phrase.objects("add", with_determiner=True),
+                            "remove_written": phrase.objects("remove", with_determiner=True),
                             "family": phrase.family, "template": phrase.template,
-                            "plain_text": plain.sample(edit.add, edit.remove, plain_rng).text})
+                            "plain_text": plain_phrase.text,
+                            "plain_add_written": plain_phrase.objects("add", with_determiner=True),
+                            "plain_remove_written": plain_phrase.objects("remove", with_determiner=True)})
     return images, queries
 
 
@@ -123,6 +128,7 @@ def write_plain_twin(split_dir: Path, out: Path) -> None:
     """`out/data.csv`: the split's queries with their plain wording, same images (read from `split_dir`)."""
     out.mkdir(parents=True, exist_ok=True)
     table = pd.read_parquet(split_dir / "queries.parquet")
-    table = table.assign(query_text=table.plain_text, family="plain", template="")
+    table = table.assign(query_text=table.plain_text, add_written=table.plain_add_written,
+                         remove_written=table.plain_remove_written, family="plain", template="")
     table[CSV_COLUMNS].to_csv(out / "data.csv", index=False)
     table.to_parquet(out / "queries.parquet", index=False)

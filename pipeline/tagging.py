@@ -20,10 +20,11 @@ import yaml
 from tqdm import tqdm
 
 from pipeline.catalog import load_catalog
-from pipeline.phrasing import Phrase, Wording, compose, load_wording
+from pipeline.phrasing import Phrase, Wording, compose, joined, load_wording, merged_style
 from submission_src.model import TAGS, ParsedQuery, QueryTagger, split_words
 
 GROUP_WEIGHTS = {"add": 0.2, "remove": 0.2, "both": 0.5, "none": 0.1}
+CONNECTORS = (". ", "; ", ", ", " and ", " then ", ", then ", ". Also ", "\n", " - ", "! ", " ")
 _SLOT = re.compile(r"(\{[a-z_]+\})")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -31,9 +32,12 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 @dataclass(frozen=True)
 class TaggerConfig:
     corpus: tuple[str, ...]  # wording files
+    dev: str  # wording file by another writer, scored while training to choose the recipe (never trained on)
     vocabulary: str  # YAML with open_vocabulary: nouns, adjectives
     open_vocabulary: float  # share of objects drawn from the open vocabulary instead of the catalog
     typo_rate: float  # share of texts with one typo in a template word
+    mix_styles: float  # share of texts in the merged style of all wording files
+    two_part: float  # share of texts told in two parts
     validation_share: float  # share of each family's templates kept for validation
     steps: int
     batch_size: int
@@ -48,8 +52,9 @@ class TaggerConfig:
 
     @classmethod
     def from_params(cls, p: dict) -> "TaggerConfig":
-        return cls(corpus=tuple(p["corpus"]), vocabulary=p["vocabulary"], open_vocabulary=float(p["open_vocabulary"]),
-                   typo_rate=float(p["typo_rate"]), validation_share=float(p["validation_share"]),
+        return cls(corpus=tuple(p["corpus"]), dev=p["dev"], vocabulary=p["vocabulary"], open_vocabulary=float(p["open_vocabulary"]),
+                   typo_rate=float(p["typo_rate"]), mix_styles=float(p["mix_styles"]), two_part=float(p["two_part"]),
+                   validation_share=float(p["validation_share"]),
                    steps=int(p["steps"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
                    buckets=int(p["buckets"]), dim=int(p["dim"]), hidden=int(p["hidden"]), layers=int(p["layers"]),
                    dropout=float(p["dropout"]), word_dropout=float(p["word_dropout"]), seed=int(p["seed"]))
@@ -122,32 +127,47 @@ class ObjectNames:
 
 
 class TaggingCorpus:
-    """Draws labelled texts from wording files."""
+    """Draws labelled texts from wording files.
 
-    def __init__(self, wordings: list[Wording], names: ObjectNames, typo_rate: float):
+    Beyond each file's own texts: a share of texts mixes the style (determiners, joiners, cases) of every file,
+    and a share is told in two parts, an edit and another edit or a remark, joined by a connector, so that no
+    sentence shape of a single writer is all the tagger sees.
+    """
+
+    def __init__(self, wordings: list[Wording], names: ObjectNames, typo_rate: float, mix_styles: float = 0.0,
+                 two_part: float = 0.0):
         self.wordings, self.names, self.typo_rate = wordings, names, typo_rate
+        self.mix_styles, self.two_part = mix_styles, two_part
         sizes = np.array([sum(1 for _ in w.templates()) for w in wordings], dtype=float)
         self.weights = sizes / sizes.sum()
+        self.style = merged_style([w.style for w in wordings])
 
     def sample(self, rng: np.random.Generator) -> Phrase:
+        if rng.random() >= self.two_part:
+            return self._one(rng, rng.choice(list(GROUP_WEIGHTS), p=list(GROUP_WEIGHTS.values())))
+        first_group, second_group = [("add", "remove"), ("remove", "add"), ("both", "none"), ("none", "both"),
+                                     ("add", "none"), ("remove", "none")][rng.integers(6)]
+        first = self._one(rng, first_group)
+        taken = {n.lower() for n in first.objects("add") + first.objects("remove")}
+        while True:
+            second = self._one(rng, second_group)
+            if not taken & {n.lower() for n in second.objects("add") + second.objects("remove")}:
+                return joined(first, CONNECTORS[rng.integers(len(CONNECTORS))], second)
+
+    def _one(self, rng: np.random.Generator, group: str) -> Phrase:
         while True:
             wording = self.wordings[rng.choice(len(self.wordings), p=self.weights)]
-            group = rng.choice(list(GROUP_WEIGHTS), p=list(GROUP_WEIGHTS.values()))
             n_add = int(rng.integers(1, 4)) if group in ("add", "both") else 0
             n_remove = int(rng.integers(1, 3)) if group in ("remove", "both") else 0
             names = self.names.distinct(n_add + n_remove + 1, rng)
             add, remove, keep = names[:n_add], names[n_add: n_add + n_remove], names[-1]
             if wording.eligible(group, add, remove, keep):
                 break
+        family, template = wording.choose(group, add, remove, keep, rng)
         if rng.random() < self.typo_rate:
-            wording = _misspelt(wording, rng)
-        return wording.sample(add, remove, rng, keep=keep, group=group)
-
-
-def _misspelt(wording: Wording, rng: np.random.Generator) -> Wording:
-    families = {name: {g: tuple(misspell_template(t, rng) for t in ts) for g, ts in groups.items()}
-                for name, groups in wording.families.items()}
-    return replace(wording, families=families)
+            template = misspell_template(template, rng)
+        style = self.style if rng.random() < self.mix_styles else wording.style
+        return compose(template, add, remove, keep, style, rng, family)
 
 
 def word_tags(phrase: Phrase, max_words: int) -> list[int]:
@@ -170,34 +190,64 @@ def tagging_loss(tagger: QueryTagger, phrases: list[Phrase]) -> torch.Tensor:
     return F.cross_entropy(logits.flatten(0, 1), gold.flatten(), ignore_index=-100)
 
 
+def _folded(name: str) -> str:
+    return " ".join(name.lower().split())
+
+
 def gold_parse(phrase: Phrase) -> ParsedQuery:
-    return ParsedQuery([" ".join(n.lower().split()) for n in phrase.objects("add")],
-                       [" ".join(n.lower().split()) for n in phrase.objects("remove")])
+    return ParsedQuery([_folded(n) for n in phrase.objects("add")], [_folded(n) for n in phrase.objects("remove")])
 
 
-def score_parses(predicted: list[ParsedQuery], gold: list[ParsedQuery]) -> dict:
-    """Exact parse rate (both object lists equal, order aside) and object-span precision, recall and F1."""
-    exact, hits, n_predicted, n_gold = [], 0, 0, 0
-    for p, g in zip(predicted, gold):
-        exact.append(sorted(p.add) == sorted(g.add) and sorted(p.remove) == sorted(g.remove))
+def gold_objects(phrase: Phrase) -> dict[str, list[tuple[str, str]]]:
+    """Role -> (name, name with the determiner it was written with), for `score_parses`."""
+    return {role: [(_folded(n), _folded(d)) for n, d in zip(phrase.objects(role), phrase.objects(role, True))]
+            for role in ("add", "remove")}
+
+
+def _names_object(predicted: str, name: str, with_determiner: str) -> bool:
+    """`predicted` is `name`, preceded by nothing but the last words of its determiner."""
+    return predicted.endswith(name) and (with_determiner == predicted or with_determiner.endswith(" " + predicted))
+
+
+def score_parses(predicted: list[ParsedQuery], gold: list[dict[str, list[tuple[str, str]]]]) -> dict:
+    """Exact parse rate (both object lists right, order aside) and object precision, recall and F1.
+
+    `gold`: `gold_objects` of each text. An object counts as found when the predicted name is the gold name, or
+    the gold name with some or all of the determiner it was written with ("existing goose", "a big koala":
+    whether such words belong to the name is the writer's call, and both name the same object);
+    `exact_strict` allows the name alone.
+    """
+    exact, strict, hits, n_predicted, n_gold = [], [], 0, 0, 0
+    for p, objects in zip(predicted, gold):
+        right, right_strictly = True, True
         for role in ("add", "remove"):
-            pred, true = list(getattr(p, role)), list(getattr(g, role))
-            n_predicted, n_gold = n_predicted + len(pred), n_gold + len(true)
-            for name in pred:
-                if name in true:
-                    true.remove(name)
-                    hits += 1
+            pending, unmatched = [(_folded(n), _folded(d)) for n, d in objects[role]], 0
+            for name in getattr(p, role):
+                match = next((g for g in pending if _names_object(_folded(name), *g)), None)
+                if match is None:
+                    unmatched += 1
+                    continue
+                pending.remove(match)
+                hits += 1
+                right_strictly &= _folded(name) == match[0]
+            n_predicted, n_gold = n_predicted + len(getattr(p, role)), n_gold + len(objects[role])
+            right &= not pending and not unmatched
+        exact.append(right)
+        strict.append(right and right_strictly)
     precision, recall = hits / max(n_predicted, 1), hits / max(n_gold, 1)
-    return {"exact": float(np.mean(exact)) if exact else float("nan"), "precision": precision, "recall": recall,
-            "f1": 2 * precision * recall / max(precision + recall, 1e-9), "n": len(exact)}
+    return {"exact": float(np.mean(exact)) if exact else float("nan"),
+            "exact_strict": float(np.mean(strict)) if strict else float("nan"), "precision": precision,
+            "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-9), "n": len(exact)}
 
 
-def train_tagger(config: TaggerConfig, validation: list[Phrase], log_every: int = 100) -> tuple[QueryTagger, list[dict]]:
-    """A tagger trained on freshly drawn texts of the training templates; history holds validation scores."""
+def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]], log_every: int = 100) -> tuple[QueryTagger, list[dict]]:
+    """A tagger trained on freshly drawn texts of the training templates; history holds its scores on `checks`
+    (name -> labelled texts never trained on)."""
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     training = [split_templates(load_wording(path), config.validation_share)[0] for path in config.corpus]
-    corpus = TaggingCorpus(training, ObjectNames.from_file(config.vocabulary, config.open_vocabulary), config.typo_rate)
+    corpus = TaggingCorpus(training, ObjectNames.from_file(config.vocabulary, config.open_vocabulary), config.typo_rate,
+                           config.mix_styles, config.two_part)
     tagger = QueryTagger(config.buckets, config.dim, config.hidden, config.layers, config.dropout, config.word_dropout)
     optimizer = torch.optim.AdamW(tagger.parameters(), lr=config.lr, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps,
@@ -214,12 +264,20 @@ def train_tagger(config: TaggerConfig, validation: list[Phrase], log_every: int 
         losses.append(loss.item())
         if step % log_every == 0 or step == config.steps:
             tagger.eval()
-            scores = score_parses(tagger.parse([p.text for p in validation]), [gold_parse(p) for p in validation])
-            history.append({"step": step, "loss": float(np.mean(losses)), "val_exact": scores["exact"],
-                            "val_f1": scores["f1"], "seconds": time.time() - started})
+            row = {"step": step, "loss": float(np.mean(losses)), "seconds": time.time() - started}
+            for name, phrases in checks.items():
+                scores = score_parses(tagger.parse([p.text for p in phrases]), [gold_objects(p) for p in phrases])
+                row |= {f"{name}_exact": scores["exact"], f"{name}_f1": scores["f1"]}
+            history.append(row)
             losses = []
-            tqdm.write(f"train_parser: step {step} loss {history[-1]['loss']:.4f} val exact {scores['exact']:.3f}")
+            tqdm.write("train_parser: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k != "step")
+                       + f" (step {step})")
     return tagger.eval(), history
+
+
+def dev_phrases(config: TaggerConfig, fills: int = 3) -> list[Phrase]:
+    """Every template of the development wording, filled with catalog objects."""
+    return template_phrases(load_wording(config.dev), ObjectNames(), fills, seed=config.seed)
 
 
 def validation_phrases(config: TaggerConfig, count: int) -> list[Phrase]:

@@ -4,19 +4,16 @@ import json
 import time
 from pathlib import Path
 
-import matplotlib
-import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from pipeline.experiment import TAGGER_PATH  # noqa: E402
-from pipeline.params import load_params  # noqa: E402
-from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording  # noqa: E402
-from pipeline.tagging import ObjectNames, TaggerConfig, gold_parse, score_parses, template_phrases, validation_phrases  # noqa: E402
-from submission_src.model import QueryTagger  # noqa: E402
+from pipeline.experiment import TAGGER_PATH
+from pipeline.params import load_params
+from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
+from pipeline.tagging import (ObjectNames, TaggerConfig, dev_phrases, gold_objects, gold_parse, score_parses, template_phrases,
+                              validation_phrases)
+from submission_src.model import QueryTagger
 
 FILLS = 8  # texts per held-out template, each with other catalog objects
 SPEED_BATCH = 256
@@ -24,7 +21,7 @@ SPEED_BATCH = 256
 
 def scored(tagger: QueryTagger, phrases) -> tuple[dict, list]:
     predicted = tagger.parse([p.text for p in phrases])
-    return score_parses(predicted, [gold_parse(p) for p in phrases]), predicted
+    return score_parses(predicted, [gold_objects(p) for p in phrases]), predicted
 
 
 def ms_per_query(tagger: QueryTagger, texts: list[str]) -> float:
@@ -36,7 +33,8 @@ def ms_per_query(tagger: QueryTagger, texts: list[str]) -> float:
 
 def family_plot(families: dict, overall: float, path: Path) -> None:
     names = sorted(families, key=lambda f: families[f]["exact"])
-    fig, ax = plt.subplots(figsize=(7, 0.32 * len(names) + 1.2))
+    fig = Figure(figsize=(7, 0.32 * len(names) + 1.2))
+    ax = fig.subplots()
     ax.barh(names, [families[f]["exact"] for f in names], color="#4c72b0")
     ax.axvline(overall, color="black", lw=1, ls="--", label=f"all held-out: {overall:.3f}")
     ax.axvline(0.95, color="#c44e52", lw=1, label="target 0.95")
@@ -46,7 +44,6 @@ def family_plot(families: dict, overall: float, path: Path) -> None:
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main() -> None:
@@ -59,9 +56,9 @@ def main() -> None:
                            "text": [p.text for p in heldout],
                            "gold_add": [gold_parse(p).add for p in heldout], "gold_remove": [gold_parse(p).remove for p in heldout],
                            "add": [q.add for q in predicted], "remove": [q.remove for q in predicted]})
-    detail["exact"] = [sorted(a) == sorted(ga) and sorted(r) == sorted(gr) for a, r, ga, gr in
-                       zip(detail["add"], detail["remove"], detail.gold_add, detail.gold_remove)]
-    families = {family: score_parses([predicted[i] for i in rows], [gold_parse(heldout[i]) for i in rows])
+    gold = [gold_objects(p) for p in heldout]
+    detail["exact"] = [score_parses([q], [g])["exact"] == 1 for q, g in zip(predicted, gold)]
+    families = {family: score_parses([predicted[i] for i in rows], [gold[i] for i in rows])
                 for family, rows in detail.groupby("family").indices.items()}
     plain = template_phrases(load_wording(PLAIN_WORDING), ObjectNames(), FILLS * 10, seed=config.seed)
     metrics = {
@@ -69,6 +66,7 @@ def main() -> None:
         "heldout_families": families,
         "in_distribution": {"training_wording_unseen_templates": scored(tagger, validation_phrases(config, 1000))[0],
                             "plain_wording": scored(tagger, plain)[0]},
+        "development_wording_used_to_choose_the_recipe": scored(tagger, dev_phrases(config))[0],
         "ms_per_query_cpu_2_threads": ms_per_query(tagger, detail.text.tolist()),
         "heldout_templates": int(detail.template.nunique()), "texts_per_template": FILLS,
     }

@@ -1,4 +1,5 @@
-"""DVC stage `train_parser`: the query tagger, on texts drawn from the training wording files only."""
+"""DVC stage `train_parser`: the query tagger, on texts drawn from the training wording files only; scored on
+unseen templates of those files (val) and on the development wording of another writer (dev)."""
 import json
 from pathlib import Path
 
@@ -6,7 +7,7 @@ import pandas as pd
 import torch
 
 from pipeline.params import load_params
-from pipeline.tagging import TaggerConfig, train_tagger, validation_phrases
+from pipeline.tagging import TaggerConfig, dev_phrases, train_tagger, validation_phrases
 
 OUT = Path("models/parser")
 VALIDATION_TEXTS = 1000
@@ -14,7 +15,8 @@ VALIDATION_TEXTS = 1000
 
 def main() -> None:
     config = TaggerConfig.from_params(load_params()["parser"])
-    tagger, history = train_tagger(config, validation_phrases(config, VALIDATION_TEXTS))
+    checks = {"val": validation_phrases(config, VALIDATION_TEXTS), "dev": dev_phrases(config)}
+    tagger, history = train_tagger(config, checks)
     OUT.mkdir(parents=True, exist_ok=True)
     torch.save(tagger.saved(), OUT / "tagger.pt")
     (OUT / "training.json").write_text(json.dumps(history[-1], indent=2) + "\n")

@@ -82,12 +82,16 @@ def test_database_survives_odd_and_broken_images(embeds, odd_images):
 
 
 def test_queries_survive_odd_texts(embeds, odd_images):
-    texts = ["", "   ", float("nan"), 123, None, "add a cat " * 500, "添加一只猫并删除狗", "Remove the dog!"]
+    texts = ["", "   ", float("nan"), 123, None, "add a cat " * 500, "添加一只猫并删除狗", "Remove the dog!",
+             "x" * 10_000, "🙂🐱🚗", "12345"]
     df = pd.DataFrame({"query_image": [str(odd_images / "grey.png")] * len(texts), "query_text": texts})
     with pytest.warns(UserWarning, match=r"text that is not a string.*rows 2, 3, 4"):
         out = embeds.encode_queries(df)
     _assert_unit_rows(out, len(texts))
-    assert len({out.shape[1], embeds.encode_database(df.rename(columns={"query_image": "target_image"})).shape[1]}) == 1
+    reference = embeds.encode_database(df.rename(columns={"query_image": "target_image"}))
+    assert out.shape[1] == reference.shape[1]
+    np.testing.assert_allclose(out[:5], reference[:5], atol=1e-5)  # no edit in the text: the reference image
+    assert not np.allclose(out[7], reference[7], atol=1e-3)  # "Remove the dog!" edits it
 
 
 def test_order_is_kept_and_duplicates_agree(embeds, odd_images):

@@ -9,12 +9,12 @@ import torch
 
 from pipeline.params import load_params
 from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording, WordingError, compose, load_wording
-from pipeline.tagging import (ObjectNames, TaggingCorpus, gold_parse, misspell_template, score_parses,
-                              template_phrases, train_tagger, validation_phrases, word_tags)
+from pipeline.tagging import (ObjectNames, TaggingCorpus, gold_objects, misspell_template, score_parses,
+                              template_phrases, train_tagger, validation_phrases, word_tags, dev_phrases)
 from submission_src.model import TAGS, ParsedQuery, QueryTagger, decode_tags, split_words
 
 PARSER_PARAMS = load_params()["parser"]
-TRAINING_FILES = [*PARSER_PARAMS["corpus"], PARSER_PARAMS["vocabulary"]]
+TRAINING_FILES = [*PARSER_PARAMS["corpus"], PARSER_PARAMS["dev"], PARSER_PARAMS["vocabulary"]]
 
 
 def _normalised(template: str) -> str:
@@ -33,6 +33,7 @@ def test_no_training_template_equals_or_contains_a_heldout_one():
     heldout = {_normalised(t) for _, _, t in Wording.load(SEALED_WORDING).templates()}
     training = {_normalised(t) for path in PARSER_PARAMS["corpus"] for _, _, t in Wording.load(path).templates()}
     assert len(training) >= 600
+    training |= {_normalised(t) for _, _, t in Wording.load(PARSER_PARAMS["dev"]).templates()}  # chooses the recipe
     clashes = sorted((h, t) for h in heldout for t in training if _repeats(t, h))
     assert not clashes, f"{len(clashes)} training templates repeat held-out wording"
 
@@ -54,7 +55,8 @@ def test_training_never_reads_the_sealed_wording(tagger_config, tmp_path):
     sys.addaudithook(hook)  # cannot be removed: `recording` switches it off
     load_wording.cache_clear()
     try:
-        train_tagger(type(tagger_config)(**{**tagger_config.__dict__, "steps": 2}), validation_phrases(tagger_config, 4))
+        train_tagger(type(tagger_config)(**{**tagger_config.__dict__, "steps": 2}),
+                     {"val": validation_phrases(tagger_config, 4), "dev": dev_phrases(tagger_config, 1)})
     finally:
         recording[0] = False
     assert opened, "the audit hook saw no file opened: the check would be blind"
@@ -119,16 +121,22 @@ def test_typos_only_touch_template_words():
 
 
 def test_scores_count_exact_parses_and_span_f1():
-    gold = [ParsedQuery(["cat"], ["dog"]), ParsedQuery(["owl", "fox"], [])]
-    predicted = [ParsedQuery(["cat"], ["dog"]), ParsedQuery(["fox"], ["owl"])]
-    scores = score_parses(predicted, gold)
-    assert scores["exact"] == 0.5 and scores["precision"] == 0.75 and scores["recall"] == 0.75
+    style = Wording.load(PLAIN_WORDING).style
+    rng = np.random.default_rng(0)
+    gold = [compose("add {add} and remove {remove}", ["cat"], ["dog"], None, style, rng),
+            compose("add {add}", ["owl", "fox"], [], None, style, rng)]
+    predicted = [ParsedQuery(["cat"], ["the dog"]), ParsedQuery(["fox"], ["owl"])]
+    scores = score_parses(predicted, [gold_objects(p) for p in gold])
+    assert scores["exact"] == 0.5 and scores["exact_strict"] == 0.0  # "the dog": right object, with its determiner
+    assert scores["precision"] == 0.75 and scores["recall"] == 0.75
+    assert score_parses([ParsedQuery(["cat"], ["dog"])], [gold_objects(gold[0])])["exact_strict"] == 1.0
+    assert score_parses([ParsedQuery(["cat"], ["he dog"])], [gold_objects(gold[0])])["exact"] == 0.0
 
 
 def test_trained_tagger_finds_spans_in_unseen_templates(trained_tagger, tagger_config):
     tagger, _ = trained_tagger
     phrases = validation_phrases(tagger_config, 200)
-    scores = score_parses(tagger.parse([p.text for p in phrases]), [gold_parse(p) for p in phrases])
+    scores = score_parses(tagger.parse([p.text for p in phrases]), [gold_objects(p) for p in phrases])
     assert scores["f1"] >= 0.8, scores
     assert tagger.parse(["Remove the motorcycle and add a microwave"]) == [ParsedQuery(["microwave"], ["motorcycle"])]
 
