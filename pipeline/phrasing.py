@@ -19,7 +19,7 @@ import yaml
 
 ASSETS = Path(__file__).parent / "assets"
 PLAIN_WORDING = ASSETS / "phrasings" / "plain.yaml"  # the challenge's training wording ("add X and remove Y")
-SEALED_WORDING = ASSETS / "sealed" / "test_phrasings.yaml"  # held-out: only the test split and its evaluation read it
+SEALED_WORDING = ASSETS / "sealed" / "test_phrasings.yaml"  # held-out: read by the test split and its evaluation only
 
 SLOTS = ("add", "remove", "keep", "n_add", "n_remove")
 GROUPS = ("add", "remove", "both", "none")
@@ -47,7 +47,8 @@ class Phrase:
     template: str
 
     def objects(self, role: str, with_determiner: bool = False) -> list[str]:
-        return [self.text[s.determiner_start if with_determiner else s.start: s.end] for s in self.spans if s.role == role]
+        return [self.text[s.determiner_start if with_determiner else s.start: s.end]
+                for s in self.spans if s.role == role]
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,11 @@ class Wording:
             if needed is None:
                 raise WordingError(f"{where}: family {family!r} has unknown group {group!r}; known: {GROUPS}")
             if unknown := slots - set(SLOTS):
-                raise WordingError(f"{where}: {family}/{group} template {template!r} uses unknown slot(s) {sorted(unknown)}")
+                raise WordingError(f"{where}: {family}/{group} template {template!r} uses unknown slot(s) "
+                                   f"{sorted(unknown)}")
             if slots & {"add", "remove"} != needed:
-                raise WordingError(f"{where}: {family}/{group} template {template!r} must use exactly the slots {sorted(needed)}")
+                raise WordingError(f"{where}: {family}/{group} template {template!r} must use exactly the slots "
+                                   f"{sorted(needed)}")
 
     def templates(self):
         """(family, group, template) for every template of the file."""
@@ -110,7 +113,8 @@ class Wording:
                 for template in templates:
                     yield family, group, template
 
-    def eligible(self, group: str, add: Sequence[str], remove: Sequence[str], keep: str | None) -> dict[str, list[str]]:
+    def eligible(self, group: str, add: Sequence[str], remove: Sequence[str],
+                 keep: str | None) -> dict[str, list[str]]:
         """Family -> the templates of `group` that these objects can fill."""
         def fits(template: str) -> bool:
             slots = template_slots(template)
@@ -139,7 +143,8 @@ class Wording:
 def merged_style(styles: Sequence[Style]) -> Style:
     """Every determiner, joiner and case any of `styles` uses."""
     unique = lambda items: tuple(dict.fromkeys(items))  # noqa: E731
-    return Style(unique(d for s in styles for d in s.add_determiners), unique(d for s in styles for d in s.remove_determiners),
+    return Style(unique(d for s in styles for d in s.add_determiners),
+                 unique(d for s in styles for d in s.remove_determiners),
                  unique(j for s in styles for j in s.joiners), unique(c for s in styles for c in s.cases))
 
 
@@ -148,7 +153,8 @@ def joined(first: Phrase, connector: str, second: Phrase) -> Phrase:
     shift = len(first.text) + len(connector)
     spans = first.spans + tuple(Span(s.start + shift, s.end + shift, s.role, s.determiner_start + shift)
                                 for s in second.spans)
-    return Phrase(first.text + connector + second.text, spans, first.family, f"{first.template}{connector}{second.template}")
+    return Phrase(first.text + connector + second.text, spans, first.family,
+                  f"{first.template}{connector}{second.template}")
 
 
 def _pick(options: Sequence, rng: np.random.Generator):
@@ -161,7 +167,8 @@ def _with_determiner(name: str, determiner: str) -> str:
     return f"{determiner} {name}" if determiner else name
 
 
-def _render_list(names: Sequence[str], determiner: str, joiner: tuple[str, str]) -> tuple[str, list[tuple[int, int, int]]]:
+def _render_list(names: Sequence[str], determiner: str,
+                 joiner: tuple[str, str]) -> tuple[str, list[tuple[int, int, int]]]:
     """"a cat, a dog and a fox" and, for each name, where its determiner starts, where it starts and ends."""
     text, ranges = "", []
     for i, name in enumerate(names):

@@ -35,6 +35,7 @@ class TaggerConfig:
     dev: str  # wording file by another writer, scored while training to choose the recipe (never trained on)
     vocabulary: str  # YAML with open_vocabulary: nouns, adjectives
     open_vocabulary: float  # share of objects drawn from the open vocabulary instead of the catalog
+    adjectives: float  # share of open-vocabulary objects with one or two adjectives ("a red vintage bicycle")
     typo_rate: float  # share of texts with one typo in a template word
     mix_styles: float  # share of texts in the merged style of all wording files
     two_part: float  # share of texts told in two parts
@@ -52,8 +53,11 @@ class TaggerConfig:
 
     @classmethod
     def from_params(cls, p: dict) -> "TaggerConfig":
-        return cls(corpus=tuple(p["corpus"]), dev=p["dev"], vocabulary=p["vocabulary"], open_vocabulary=float(p["open_vocabulary"]),
-                   typo_rate=float(p["typo_rate"]), mix_styles=float(p["mix_styles"]), two_part=float(p["two_part"]),
+        return cls(corpus=tuple(p["corpus"]), dev=p["dev"], vocabulary=p["vocabulary"],
+                   open_vocabulary=float(p["open_vocabulary"]),
+                   adjectives=float(p["adjectives"]),
+                   typo_rate=float(p["typo_rate"]), mix_styles=float(p["mix_styles"]),
+                   two_part=float(p["two_part"]),
                    validation_share=float(p["validation_share"]),
                    steps=int(p["steps"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
                    buckets=int(p["buckets"]), dim=int(p["dim"]), hidden=int(p["hidden"]), layers=int(p["layers"]),
@@ -98,24 +102,35 @@ def misspell_template(template: str, rng: np.random.Generator) -> str:
     return "".join(parts)
 
 
+def determiner_words(wordings: list[Wording]) -> set[str]:
+    style = merged_style([w.style for w in wordings])
+    return {word.lower() for d in style.add_determiners + style.remove_determiners for word in d.split()}
+
+
 class ObjectNames:
     """Distinct object names: catalog names, or open-vocabulary nouns with up to two adjectives."""
 
-    def __init__(self, nouns: list[str] = (), adjectives: list[str] = (), open_share: float = 0.0):
+    def __init__(self, nouns: list[str] = (), adjectives: list[str] = (), open_share: float = 0.0,
+                 adjective_share: float = 0.0):
         self.catalog = [o.name for o in load_catalog()]
         self.nouns, self.adjectives, self.open_share = list(nouns), list(adjectives), open_share
+        self.adjective_share = adjective_share
 
     @classmethod
-    def from_file(cls, vocabulary_path: str, open_share: float) -> "ObjectNames":
+    def from_file(cls, vocabulary_path: str, open_share: float, adjective_share: float,
+                  determiner_words: set[str] = frozenset()) -> "ObjectNames":
+        """Adjectives that are also words of a determiner ("a new", "the big") are left out: a word is either
+        part of how an object is pointed at or part of its name, never both."""
         vocabulary = yaml.safe_load(Path(vocabulary_path).read_text(encoding="utf-8"))["open_vocabulary"]
-        return cls(vocabulary["nouns"], vocabulary["adjectives"], open_share)
+        adjectives = [a for a in vocabulary["adjectives"] if a.lower() not in determiner_words]
+        return cls(vocabulary["nouns"], adjectives, open_share, adjective_share)
 
     def one(self, rng: np.random.Generator) -> str:
         if rng.random() >= self.open_share:
             return self.catalog[rng.integers(len(self.catalog))]
         noun = self.nouns[rng.integers(len(self.nouns))]
-        adjectives = rng.choice(self.adjectives, size=rng.choice(3, p=[0.4, 0.4, 0.2]), replace=False)
-        return " ".join([*adjectives, noun])
+        count = 0 if rng.random() >= self.adjective_share else 1 + int(rng.random() < 1 / 3)
+        return " ".join([*rng.choice(self.adjectives, size=count, replace=False), noun])
 
     def distinct(self, count: int, rng: np.random.Generator) -> list[str]:
         names: list[str] = []
@@ -240,15 +255,18 @@ def score_parses(predicted: list[ParsedQuery], gold: list[dict[str, list[tuple[s
             "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-9), "n": len(exact)}
 
 
-def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]], log_every: int = 100) -> tuple[QueryTagger, list[dict]]:
+def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]],
+                 log_every: int = 100) -> tuple[QueryTagger, list[dict]]:
     """A tagger trained on freshly drawn texts of the training templates; history holds its scores on `checks`
     (name -> labelled texts never trained on)."""
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     training = [split_templates(load_wording(path), config.validation_share)[0] for path in config.corpus]
-    corpus = TaggingCorpus(training, ObjectNames.from_file(config.vocabulary, config.open_vocabulary), config.typo_rate,
-                           config.mix_styles, config.two_part)
-    tagger = QueryTagger(config.buckets, config.dim, config.hidden, config.layers, config.dropout, config.word_dropout)
+    names = ObjectNames.from_file(config.vocabulary, config.open_vocabulary, config.adjectives,
+                                  determiner_words(training))
+    corpus = TaggingCorpus(training, names, config.typo_rate, config.mix_styles, config.two_part)
+    tagger = QueryTagger(config.buckets, config.dim, config.hidden, config.layers, config.dropout,
+                         config.word_dropout)
     optimizer = torch.optim.AdamW(tagger.parameters(), lr=config.lr, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps,
                                                     pct_start=0.05)
@@ -284,7 +302,9 @@ def validation_phrases(config: TaggerConfig, count: int) -> list[Phrase]:
     """Texts of the templates held back from training (unseen templates of the training wording files)."""
     held = [split_templates(load_wording(path), config.validation_share)[1] for path in config.corpus]
     held = [w for w in held if w.families]
-    corpus = TaggingCorpus(held, ObjectNames.from_file(config.vocabulary, config.open_vocabulary), typo_rate=0.0)
+    names = ObjectNames.from_file(config.vocabulary, config.open_vocabulary, config.adjectives,
+                                  determiner_words(held))
+    corpus = TaggingCorpus(held, names, typo_rate=0.0)
     rng = np.random.default_rng([config.seed, 1])
     return [corpus.sample(rng) for _ in range(count)]
 

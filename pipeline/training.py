@@ -82,7 +82,8 @@ def build_query_set(cache: FeatureCache, source: SplitSource, parser: QueryTagge
     """The split's queries over the cache (images found by path, so a split may share another's images)."""
     frame = source.load()
     image_rows = cache.images.set_index("path").row
-    rows_of = lambda names: pd.Series([str(Path(source.images) / n) for n in names]).map(image_rows).to_numpy()  # noqa: E731
+    def rows_of(names: pd.Series) -> np.ndarray:
+        return pd.Series([str(Path(source.images) / n) for n in names]).map(image_rows).to_numpy()
     text_rows = cache.texts.set_index("text").row
     parsed = parser.parse(frame.query_text.tolist())
     frame = frame.assign(add=[p.add for p in parsed], remove=[p.remove for p in parsed],

@@ -70,7 +70,8 @@ def main() -> None:
         metrics[split]["parser_exact"] = parser_exact(detail, manifest[split].csv)
         detail.to_parquet(OUT / f"{split}_queries.parquet", index=False)
         if split != PLAIN_TWIN:
-            gallery = pd.concat([detail[detail.rank_adapter_tail == 0].head(4), detail[detail.rank_adapter_tail > 0].head(4)])
+            gallery = pd.concat([detail[detail.rank_adapter_tail == 0].head(4),
+                                 detail[detail.rank_adapter_tail > 0].head(4)])
             draw_gallery(gallery.rename(columns={"rank_adapter_tail": "rank"}), Path(manifest[split].images),
                          f"{split}: adapter_tail - 4 successes, then 4 failures (blue: target; green/red: retrieved)",
                          Path(f"plots/gallery_{split}.png"))

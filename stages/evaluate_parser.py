@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 from pipeline.experiment import TAGGER_PATH
 from pipeline.params import load_params
 from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
-from pipeline.tagging import (ObjectNames, TaggerConfig, dev_phrases, gold_objects, gold_parse, score_parses, template_phrases,
-                              validation_phrases)
+from pipeline.tagging import (ObjectNames, TaggerConfig, dev_phrases, gold_objects, gold_parse, score_parses,
+                              template_phrases, validation_phrases)
 from submission_src.model import QueryTagger
 
 FILLS = 8  # texts per held-out template, each with other catalog objects
@@ -54,7 +54,8 @@ def main() -> None:
     overall, predicted = scored(tagger, heldout)
     detail = pd.DataFrame({"family": [p.family for p in heldout], "template": [p.template for p in heldout],
                            "text": [p.text for p in heldout],
-                           "gold_add": [gold_parse(p).add for p in heldout], "gold_remove": [gold_parse(p).remove for p in heldout],
+                           "gold_add": [gold_parse(p).add for p in heldout],
+                           "gold_remove": [gold_parse(p).remove for p in heldout],
                            "add": [q.add for q in predicted], "remove": [q.remove for q in predicted]})
     gold = [gold_objects(p) for p in heldout]
     detail["exact"] = [score_parses([q], [g])["exact"] == 1 for q, g in zip(predicted, gold)]
@@ -64,8 +65,9 @@ def main() -> None:
     metrics = {
         "heldout": overall,
         "heldout_families": families,
-        "in_distribution": {"training_wording_unseen_templates": scored(tagger, validation_phrases(config, 1000))[0],
-                            "plain_wording": scored(tagger, plain)[0]},
+        "in_distribution": {
+            "training_wording_unseen_templates": scored(tagger, validation_phrases(config, 1000))[0],
+            "plain_wording": scored(tagger, plain)[0]},
         "development_wording_used_to_choose_the_recipe": scored(tagger, dev_phrases(config))[0],
         "ms_per_query_cpu_2_threads": ms_per_query(tagger, detail.text.tolist()),
         "heldout_templates": int(detail.template.nunique()), "texts_per_template": FILLS,

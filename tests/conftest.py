@@ -64,7 +64,8 @@ def trained_tagger(tagger_config, tmp_path_factory):
     """(tagger, path of its saved file), trained on the training wording files."""
     from pipeline.tagging import train_tagger, validation_phrases
 
-    tagger, _ = train_tagger(tagger_config, {"val": validation_phrases(tagger_config, 50)}, log_every=tagger_config.steps)
+    tagger, _ = train_tagger(tagger_config, {"val": validation_phrases(tagger_config, 50)},
+                             log_every=tagger_config.steps)
     path = tmp_path_factory.mktemp("tagger") / "tagger.pt"
     torch.save(tagger.saved(), path)
     return tagger, path
