@@ -1,4 +1,6 @@
-"""Runs the packaged repo as the judge would: a fresh process inside it, offline, sockets to the network blocked."""
+"""Runs the packaged repo as the judge would: a fresh process inside it, offline, sockets to the network blocked,
+every cache a library could fill from the hub pointed at an empty folder — and compares its embeddings, row by row,
+with the pipeline's own, so a package that drops a trained part cannot pass."""
 from __future__ import annotations
 
 import json
@@ -6,12 +8,16 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 SIZE_LIMIT = 4 * 1024**3
+MIN_COSINE = 0.999  # judge row vs the pipeline's row: fp16 weights and the device-side resize stay far above it
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+EMPTY_CACHES = ("HF_HOME", "XDG_CACHE_HOME", "TORCH_HOME", "HUGGINGFACE_HUB_CACHE", "OPEN_CLIP_CACHE_DIR")
 
 # Runs with the repo as working directory and nothing of the pipeline importable.
 HARNESS = r'''
@@ -30,7 +36,7 @@ sys.path.insert(0, str(Path.cwd()))
 import numpy as np, pandas as pd
 import generate_embeds
 
-csv_path, images, out = sys.argv[1:]
+csv_path, images, out, embeddings_out = sys.argv[1:]
 df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
 for column in ("query_image", "target_image"):
     df[column] = [str(Path(images) / name) for name in df[column]]
@@ -45,6 +51,7 @@ position = {name: i for i, name in enumerate(database.target_image)}
 best = (queries @ db.T).argmax(axis=1)
 hits = best == np.array([position[t] for t in df.target_image])
 rows = np.concatenate([db, queries])
+np.savez(embeddings_out, queries=queries, database=db)
 json.dump({"top1": float(hits.mean()), "queries": len(df), "database": len(database),
            "database_seconds": database_s, "queries_seconds": queries_s,
            "shapes_ok": db.shape == (len(database), queries.shape[1]) and queries.shape[0] == len(df),
@@ -53,22 +60,41 @@ json.dump({"top1": float(hits.mean()), "queries": len(df), "database": len(datab
 '''
 
 
-def run_like_the_judge(repo: Path, queries: pd.DataFrame, images: Path) -> dict:
-    """Top-1 and sanity checks of `repo` on `queries` (challenge columns, names relative to `images`)."""
+@dataclass
+class JudgeRun:
+    result: dict  # Top-1, timings and sanity checks
+    queries: np.ndarray  # one embedding per query row
+    database: np.ndarray  # one embedding per unique target image, in order of first appearance
+
+
+def run_like_the_judge(repo: Path, queries: pd.DataFrame, images: Path) -> JudgeRun:
+    """`repo` run on `queries` (challenge columns, names relative to `images`) in a fresh process."""
     repo, images = repo.resolve(), images.resolve()
     with tempfile.TemporaryDirectory() as tmp:
-        out, csv_path = Path(tmp) / "result.json", Path(tmp) / "data.csv"
+        tmp = Path(tmp)
+        out, csv_path, embeddings = tmp / "result.json", tmp / "data.csv", tmp / "embeddings.npz"
         queries.to_csv(csv_path, index=False)
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | OFFLINE_ENV
-        subprocess.run([sys.executable, "-c", HARNESS, str(csv_path), str(images), str(out)], cwd=repo, env=env,
-                       check=True)
+        caches = {name: str(tmp / "empty" / name) for name in EMPTY_CACHES}
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | OFFLINE_ENV | caches
+        subprocess.run([sys.executable, "-c", HARNESS, str(csv_path), str(images), str(out), str(embeddings)],
+                       cwd=repo, env=env, check=True)
         result = json.loads(out.read_text())
+        with np.load(embeddings) as saved:
+            run = JudgeRun(result, saved["queries"], saved["database"])
+        result["caches_left_empty"] = not any(p.is_file() for p in (tmp / "empty").rglob("*"))
     result["size_bytes"] = sum(f.stat().st_size for f in repo.rglob("*") if f.is_file())
-    return result
+    return run
+
+
+def min_row_cosine(judge: np.ndarray, pipeline: np.ndarray) -> float:
+    """The worst agreement between the judge's rows and the pipeline's rows of the same items."""
+    judge, pipeline = (a / np.linalg.norm(a, axis=1, keepdims=True) for a in (judge, pipeline))
+    return float((judge * pipeline).sum(axis=1).min())
 
 
 def check(result: dict, expected_top1: float, tolerance: float = 0.005) -> list[str]:
-    """What the judge would reject, or what disagrees with the evaluate stage; empty when all is well."""
+    """What the judge would reject, or what disagrees with the evaluate stage; empty when all is well.
+    `result["min_cosine"]`, when present, is the judge's worst row against the pipeline's."""
     problems = []
     if result["size_bytes"] > SIZE_LIMIT:
         problems.append(f"repo is {result['size_bytes'] / 1e9:.2f} GB, over the 4 GB limit")
@@ -76,6 +102,11 @@ def check(result: dict, expected_top1: float, tolerance: float = 0.005) -> list[
         problems.append("embedding shapes do not match the rows given")
     if not result["finite"] or result["max_norm_error"] > 1e-3 or result["dtype"] != "float32":
         problems.append("embeddings are not finite, L2-normalised float32 rows")
+    if not result.get("caches_left_empty", True):
+        problems.append("the repo wrote to a hub or model cache: on the judge's machine that is a download")
+    if result.get("min_cosine", 1.0) < MIN_COSINE:
+        problems.append(f"a judge embedding row differs from the pipeline's (min cosine {result['min_cosine']:.4f} "
+                        f"< {MIN_COSINE}): the package is not what was trained")
     if abs(result["top1"] - expected_top1) > tolerance:
         problems.append(f"Top-1 {result['top1']:.4f} differs from evaluate's adapter_tail {expected_top1:.4f}")
     return problems

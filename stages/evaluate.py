@@ -67,6 +67,9 @@ def main() -> None:
             detail[f"rank_{name}"] = ranks
             if name == "adapter_tail":
                 detail["top"] = [list(names[r].to_numpy()) for r in top]
+                if split == "test":  # what verify holds the packaged model's rows against
+                    np.savez(OUT / "test_embeddings.npz", queries=query.numpy(), database=database.numpy(),
+                             database_images=names[rows].to_numpy().astype(str))
         metrics[split]["parser_exact"] = parser_exact(detail, manifest[split].csv)
         detail.to_parquet(OUT / f"{split}_queries.parquet", index=False)
         if split != PLAIN_TWIN:

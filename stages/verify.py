@@ -1,17 +1,28 @@
-"""DVC stage `verify`: dist/hf_repo run as the judge runs it on the synthetic test split."""
+"""DVC stage `verify`: dist/hf_repo run as the judge runs it on the synthetic test split, its every embedding row
+held against the one `evaluate` computed for the same query or image."""
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from pipeline.dataset import load_manifest
-from pipeline.verify import check, run_like_the_judge
+from pipeline.verify import check, min_row_cosine, run_like_the_judge
 
 
 def main() -> None:
     test = load_manifest()["test"]
+    frame = test.load()
     expected = json.loads(Path("metrics/eval.json").read_text())["test"]["adapter_tail"]["top1"]
-    result = run_like_the_judge(Path("dist/hf_repo"), test.load(), Path(test.images))
-    result["evaluate_top1"] = expected
+    run = run_like_the_judge(Path("dist/hf_repo"), frame, Path(test.images))
+    with np.load("eval/test_embeddings.npz") as pipeline:
+        position = {name: i for i, name in enumerate(pipeline["database_images"])}
+        database = pipeline["database"][[position[name] for name in pd.unique(frame.target_image)]]
+        result = run.result | {"evaluate_top1": expected,
+                               "min_cosine_queries": min_row_cosine(run.queries, pipeline["queries"]),
+                               "min_cosine_database": min_row_cosine(run.database, database)}
+    result["min_cosine"] = min(result["min_cosine_queries"], result["min_cosine_database"])
     result["problems"] = check(result, expected)
     Path("metrics/submission.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -15,7 +15,9 @@ import torch
 from PIL import Image
 
 from pipeline.package import build_repo
-from pipeline.verify import check, run_like_the_judge
+from pipeline.features import extract, image_table, text_table
+from pipeline.training import FeatureCache, Retriever, build_query_set, embed_all
+from pipeline.verify import MIN_COSINE, check, min_row_cosine, run_like_the_judge
 from submission_src.model import FusionAdapter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,8 +201,9 @@ def test_repo_imports_nothing_from_the_pipeline(repo):
 
 def test_judge_run_offline_matches_in_process(repo, small_split, embeds):
     frame = pd.read_csv(small_split / "data.csv")
-    result = run_like_the_judge(repo, frame, small_split / "images")
+    result = run_like_the_judge(repo, frame, small_split / "images").result
     assert result["shapes_ok"] and result["finite"] and result["queries"] == len(frame)
+    assert result["caches_left_empty"]
     database = pd.DataFrame({"target_image": [str(small_split / "images" / n) for n in pd.unique(frame.target_image)]})
     queries = frame.assign(query_image=[str(small_split / "images" / n) for n in frame.query_image])
     scores = embeds.encode_queries(queries) @ embeds.encode_database(database).T
@@ -209,6 +212,36 @@ def test_judge_run_offline_matches_in_process(repo, small_split, embeds):
     assert math.isclose(result["top1"], expected, abs_tol=1e-9)
     assert check(result, expected) == []
     assert check(result, expected + 0.1)  # a Top-1 that disagrees is reported
+
+
+def test_verify_fails_a_package_that_drops_the_trained_adapter(tiny, trained_tagger, small_split, tmp_path):
+    """The judge's rows are held against the pipeline's own (as `evaluate` computes them, from the cache)."""
+    _, spec, splits = tiny
+    backbone = spec.load_backbone().eval()
+    extract(backbone, spec, image_table(splits), text_table(splits), tmp_path / "cache", chunk=16, workers=0)
+    cache = FeatureCache.open(tmp_path / "cache")
+    queries = build_query_set(cache, splits["test"], trained_tagger[0], backbone)
+    torch.manual_seed(1)
+    trained = FusionAdapter(32, 16)
+    torch.nn.init.normal_(trained.correction[-1].weight, std=0.3)  # what training leaves: a nonzero correction
+    query, database, rows = embed_all(Retriever(trained, backbone, 1), cache, queries)
+    frame = pd.read_csv(small_split / "data.csv")
+    position = {name: i for i, name in enumerate(cache.images.set_index("row").image[rows])}
+    database = database.numpy()[[position[name] for name in pd.unique(frame.target_image)]]
+
+    def min_cosine(adapter: FusionAdapter) -> float:
+        tuned = tmp_path / "tuned.pt"
+        torch.save({"adapter": adapter.state_dict(), "tail": {}, "tail_blocks": 1}, tuned)
+        repo = build_repo(tmp_path / "hf_repo", spec, tuned, trained_tagger[1], METRICS, {})
+        run = run_like_the_judge(repo, frame, small_split / "images")
+        return min(min_row_cosine(run.queries, query.numpy()), min_row_cosine(run.database, database))
+
+    assert min_cosine(trained) >= MIN_COSINE
+    dropped = min_cosine(FusionAdapter(32, 16))
+    assert dropped < MIN_COSINE
+    problems = check({"size_bytes": 1, "shapes_ok": True, "finite": True, "max_norm_error": 0.0, "dtype": "float32",
+                      "top1": 0.5, "min_cosine": dropped}, 0.5)
+    assert problems and "not what was trained" in problems[0]
 
 
 def test_network_is_blocked_in_the_judge_run(repo, tmp_path):
