@@ -17,7 +17,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from open_clip.loss import ClipLoss
-from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm import tqdm
@@ -25,7 +24,7 @@ from tqdm import tqdm
 from pipeline.catalog import load_catalog
 from pipeline.render import render
 from pipeline.scenes import SceneConfig, SceneSampler, held_out_pairs
-from submission_src.model import object_phrase
+from submission_src.model import load_rgb, object_phrase
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,7 @@ def scene_recall(backbone, scenes: pd.DataFrame, images_dir: Path, batch_size: i
     embeddings = []
     for start in range(0, len(scenes), batch_size):
         names = scenes.image.iloc[start: start + batch_size]
-        pixels = torch.stack([backbone.preprocess(Image.open(images_dir / n).convert("RGB")) for n in names])
+        pixels = torch.stack([backbone.preprocess(load_rgb(str(images_dir / n))[0]) for n in names])
         embeddings.append(backbone.encode_image(pixels))
     objects = [[index[n] for n in names] for names in scenes.objects]
     return object_recall_at_k(torch.cat(embeddings), phrases, objects)

@@ -118,10 +118,12 @@ def prepare_manifest(source: str) -> dict:
 
 
 def _fingerprint(split: SplitSource, rows: pd.DataFrame) -> str:
+    """The split's rows and the bytes of its images: a copy or a re-render with the same pixels keeps it, any
+    changed row or pixel changes it."""
     digest = hashlib.sha1(pd.util.hash_pandas_object(rows, index=False).values.tobytes())
     for name in sorted(set(rows["query_image"]) | set(rows["target_image"])):
-        stat = (Path(split.images) / name).stat()
-        digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        with open(Path(split.images) / name, "rb") as f:
+            digest.update(f"{name}:{hashlib.file_digest(f, 'sha1').hexdigest()}".encode())
     return digest.hexdigest()
 
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from pipeline.catalog import load_catalog
 from pipeline.dataset import SplitSource, manifest_fingerprint
-from submission_src.model import Backbone, object_phrase
+from submission_src.model import Backbone, load_rgb, object_phrase
 
 CACHE_ROOT = Path("cache")
 BOOTSTRAP_WEIGHTS = Path("models/bootstrap/clip.pt")
@@ -105,8 +105,7 @@ class ImageFiles(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        with Image.open(self.paths[i]) as image:
-            return self.preprocess(image.convert("RGB"))
+        return self.preprocess(load_rgb(self.paths[i])[0])
 
 
 def _write_progress(path: Path, done: int) -> None:

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from pipeline.experiment import Experiment
 from pipeline.training import Retriever, train_retriever
-from submission_src.model import Backbone, FusionAdapter
+from submission_src.model import Backbone, FusionAdapter, load_rgb
 
 TIMED_BATCHES = 6
 
@@ -25,7 +24,7 @@ class LiveFeatures:
         self.backbone, self.paths, self.tail_blocks = backbone, paths, tail_blocks
 
     def _pixels(self, rows: np.ndarray) -> torch.Tensor:
-        return torch.stack([self.backbone.preprocess(Image.open(p).convert("RGB")) for p in self.paths[rows]])
+        return torch.stack([self.backbone.preprocess(load_rgb(p)[0]) for p in self.paths[rows]])
 
     @torch.no_grad()
     def embeddings(self, rows: np.ndarray) -> torch.Tensor:

@@ -6,7 +6,6 @@ A missing column is the one error: it is raised, naming the column.
 """
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections import deque
@@ -19,17 +18,14 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image
 from open_clip.transform import MaybeConvertMode, MaybeToTensor
 from torchvision.transforms import Compose, Normalize
 
-from model import Backbone, FusionAdapter, QueryTagger, object_phrase
+from model import Backbone, FusionAdapter, QueryTagger, load_rgb, object_phrase
 
 HERE = Path(__file__).resolve().parent
 WEIGHTS = HERE / "weights.pth"
-IMAGE_DIRS = ("", "images")  # where relative image names are looked up, under the working directory
-MAX_ASPECT = 4.0  # wider images are padded first, so that resizing cannot blow up
-BLANK_RGB = (128, 128, 128)
 CHUNK = 32  # images per decode task: small, so that every thread is busy from the first batch on
 
 
@@ -124,47 +120,6 @@ class DeployedModel:
 @lru_cache(maxsize=1)
 def _model() -> DeployedModel:
     return DeployedModel()
-
-
-def _resolve(name) -> Path | None:
-    if not isinstance(name, str) or not name.strip():
-        return None
-    path = Path(name)
-    for base in IMAGE_DIRS:
-        candidate = path if path.is_absolute() else Path.cwd() / base / path
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def load_rgb(name, min_side: int = 0) -> tuple[Image.Image, bool]:
-    """The image as 8-bit RGB (EXIF rotation applied, alpha on white, very wide images padded); (blank, False)
-    when it cannot be read. A JPEG much larger than `min_side` is decoded at a reduced scale (still ≥ min_side)."""
-    path = _resolve(name)
-    if path is None:
-        return Image.new("RGB", (224, 224), BLANK_RGB), False
-    try:
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
-        with Image.open(path) as image:
-            if min_side:
-                image.draft(image.mode, (min_side, min_side))
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                array = np.asarray(image, dtype=np.float64)
-                image = Image.fromarray((255 * array / max(array.max(), 1)).astype(np.uint8))
-            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-                image = image.convert("RGBA")
-                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, image)
-            image = image.convert("RGB")
-        if max(image.size) / max(1, min(image.size)) > MAX_ASPECT:
-            side = max(image.size)
-            image = ImageOps.pad(image, (side, max(1, math.ceil(side / MAX_ASPECT))) if image.width > image.height
-                                 else (max(1, math.ceil(side / MAX_ASPECT)), side), color=BLANK_RGB)
-        return image, True
-    except Exception:  # any decoder failure means "unreadable": the row still gets an embedding
-        return Image.new("RGB", (224, 224), BLANK_RGB), False
 
 
 def _require(df: pd.DataFrame, columns: list[str]) -> None:

@@ -7,18 +7,21 @@ This file imports nothing from the training pipeline, so it ships as it is.
 from __future__ import annotations
 
 import json
+import math
 import re
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
 from open_clip.modified_resnet import ModifiedResNet
 from open_clip.transform import PreprocessCfg, image_transform_v2
 from open_clip.transformer import VisionTransformer
+from PIL import Image, ImageFile, ImageOps
 from torch import nn
 
 
@@ -48,6 +51,55 @@ def load_clip_checkpoint(path: str | Path) -> tuple[open_clip.CLIP, dict]:
 
 def save_clip_checkpoint(clip: open_clip.CLIP, config: dict, path: str | Path) -> None:
     torch.save({"config": config, "state_dict": clip.state_dict()}, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Image loading: the one loader of the judge's runtime and of every pipeline stage that reads image files.
+
+IMAGE_DIRS = ("", "images")  # where relative image names are looked up, under the working directory
+MAX_ASPECT = 4.0  # wider images are padded first, so that resizing cannot blow up
+BLANK_RGB = (128, 128, 128)
+
+
+def _resolve(name) -> Path | None:
+    if not isinstance(name, str) or not name.strip():
+        return None
+    path = Path(name)
+    for base in IMAGE_DIRS:
+        candidate = path if path.is_absolute() else Path.cwd() / base / path
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_rgb(name, min_side: int = 0) -> tuple[Image.Image, bool]:
+    """The image as 8-bit RGB (EXIF rotation applied, alpha on white, very wide images padded); (blank, False)
+    when it cannot be read. A JPEG much larger than `min_side` is decoded at a reduced scale (still ≥ min_side)."""
+    path = _resolve(name)
+    if path is None:
+        return Image.new("RGB", (224, 224), BLANK_RGB), False
+    try:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        with Image.open(path) as image:
+            if min_side:
+                image.draft(image.mode, (min_side, min_side))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                array = np.asarray(image, dtype=np.float64)
+                image = Image.fromarray((255 * array / max(array.max(), 1)).astype(np.uint8))
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                image = image.convert("RGBA")
+                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(background, image)
+            image = image.convert("RGB")
+        if max(image.size) / max(1, min(image.size)) > MAX_ASPECT:
+            side = max(image.size)
+            image = ImageOps.pad(image, (side, max(1, math.ceil(side / MAX_ASPECT))) if image.width > image.height
+                                 else (max(1, math.ceil(side / MAX_ASPECT)), side), color=BLANK_RGB)
+        return image, True
+    except Exception:  # any decoder failure means "unreadable": the row still gets an embedding
+        return Image.new("RGB", (224, 224), BLANK_RGB), False
 
 
 class Backbone(nn.Module):

@@ -72,6 +72,11 @@ def test_manifest_fingerprint_follows_content(tmp_path, small_split):
     after = prepare_manifest(str(root))
     assert after["splits"]["val"]["fingerprint"] != before["splits"]["val"]["fingerprint"]
     assert after["splits"]["test"]["fingerprint"] == before["splits"]["test"]["fingerprint"]
+    image = next((root / "test" / "images").iterdir())
+    image.touch()  # same bytes, new mtime: the same data
+    assert prepare_manifest(str(root))["splits"]["test"]["fingerprint"] == before["splits"]["test"]["fingerprint"]
+    image.write_bytes(image.read_bytes()[:-1] + b"\0")  # one byte changed: other data
+    assert prepare_manifest(str(root))["splits"]["test"]["fingerprint"] != before["splits"]["test"]["fingerprint"]
 
 
 def test_bad_source_is_rejected(tmp_path):
