@@ -65,7 +65,9 @@ class PixelPipeline:
         self.mean = 255 * torch.tensor(normalize.mean, device=device).view(1, 3, 1, 1)
         self.std = 255 * torch.tensor(normalize.std, device=device).view(1, 3, 1, 1)
         self.dtype = dtype
-        self.min_side = max(self.geometry(Image.new("RGB", (640, 480))).size)
+        # A large JPEG is decoded at a reduced DCT scale, but never below twice the input size: the antialiased
+        # resize that follows then still decides the pixels (at the input size itself, rows drifted to cosine 0.98).
+        self.min_side = 2 * max(self.geometry(Image.new("RGB", (640, 480))).size)
         try:
             self.geometry(torch.zeros(1, 3, 480, 640, dtype=torch.uint8))
             self.on_device = True

@@ -170,6 +170,25 @@ def test_large_jpegs_decode_at_a_reduced_scale(embeds, tmp_path):
     assert embeds.load_rgb(str(tmp_path / "big.jpg"))[0].size == (1600, 1200)
 
 
+def test_reduced_scale_decoding_keeps_the_embedding(embeds, small_split, tmp_path, monkeypatch):
+    model = embeds._model()
+    names = []
+    for i, source in enumerate(sorted((small_split / "images").iterdir())[:16]):
+        names.append(str(tmp_path / f"big{i}.jpg"))
+        Image.open(source).convert("RGB").resize((224, 168), Image.BICUBIC).save(names[-1], quality=90)
+    reference = torch.stack([model.backbone.preprocess(Image.open(n).convert("RGB")) for n in names])
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(
+            model.backbone.clip.encode_image(reference.to(model.device, model.dtype)).float(), dim=-1).cpu().numpy()
+    out = embeds.encode_database(pd.DataFrame({"target_image": names}))
+    assert model.pixels.decode(names[0])[0].shape[:2] == (84, 112)  # 1/2 scale: the short side ≥ twice the input
+    assert (out * expected).sum(axis=1).min() >= 0.999
+    monkeypatch.setattr(model.pixels, "min_side", model.pixels.min_side // 2)  # decoding down to the input size
+    assert model.pixels.decode(names[0])[0].shape[:2] == (42, 56)
+    drifted = embeds.encode_database(pd.DataFrame({"target_image": names}))
+    assert (drifted * expected).sum(axis=1).min() < (out * expected).sum(axis=1).min()
+
+
 def test_each_distinct_image_is_decoded_once(embeds, odd_images, monkeypatch):
     opened, load = [], embeds.load_rgb
     monkeypatch.setattr(embeds, "load_rgb", lambda name, *args: (opened.append(name), load(name, *args))[1])
