@@ -32,7 +32,7 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 @dataclass(frozen=True)
 class TaggerConfig:
     corpus: tuple[str, ...]  # wording files
-    dev: str  # wording file by another writer, scored while training to choose the recipe (never trained on)
+    dev: tuple[str, ...]  # wording files by other writers, scored while training to choose the recipe
     vocabulary: str  # YAML with open_vocabulary: nouns, adjectives
     open_vocabulary: float  # share of objects drawn from the open vocabulary instead of the catalog
     adjectives: float  # share of open-vocabulary objects with one or two adjectives ("a red vintage bicycle")
@@ -53,7 +53,7 @@ class TaggerConfig:
 
     @classmethod
     def from_params(cls, p: dict) -> "TaggerConfig":
-        return cls(corpus=tuple(p["corpus"]), dev=p["dev"], vocabulary=p["vocabulary"],
+        return cls(corpus=tuple(p["corpus"]), dev=tuple(p["dev"]), vocabulary=p["vocabulary"],
                    open_vocabulary=float(p["open_vocabulary"]),
                    adjectives=float(p["adjectives"]),
                    typo_rate=float(p["typo_rate"]), mix_styles=float(p["mix_styles"]),
@@ -293,9 +293,10 @@ def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]],
     return tagger.eval(), history
 
 
-def dev_phrases(config: TaggerConfig, fills: int = 3) -> list[Phrase]:
-    """Every template of the development wording, filled with catalog objects."""
-    return template_phrases(load_wording(config.dev), ObjectNames(), fills, seed=config.seed)
+def dev_phrases(config: TaggerConfig, fills: int = 3) -> dict[str, list[Phrase]]:
+    """File name -> every template of that development wording, filled with catalog objects."""
+    return {Path(path).stem: template_phrases(load_wording(path), ObjectNames(), fills, seed=config.seed)
+            for path in config.dev}
 
 
 def validation_phrases(config: TaggerConfig, count: int) -> list[Phrase]:

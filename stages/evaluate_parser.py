@@ -68,7 +68,8 @@ def main() -> None:
         "in_distribution": {
             "training_wording_unseen_templates": scored(tagger, validation_phrases(config, 1000))[0],
             "plain_wording": scored(tagger, plain)[0]},
-        "development_wording_used_to_choose_the_recipe": scored(tagger, dev_phrases(config))[0],
+        "development_wordings_used_to_choose_the_recipe": {name: scored(tagger, phrases)[0]
+                                                           for name, phrases in dev_phrases(config).items()},
         "ms_per_query_cpu_2_threads": ms_per_query(tagger, detail.text.tolist()),
         "heldout_templates": int(detail.template.nunique()), "texts_per_template": FILLS,
     }

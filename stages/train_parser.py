@@ -15,7 +15,7 @@ VALIDATION_TEXTS = 1000
 
 def main() -> None:
     config = TaggerConfig.from_params(load_params()["parser"])
-    checks = {"val": validation_phrases(config, VALIDATION_TEXTS), "dev": dev_phrases(config)}
+    checks = {"val": validation_phrases(config, VALIDATION_TEXTS), **dev_phrases(config)}
     tagger, history = train_tagger(config, checks)
     OUT.mkdir(parents=True, exist_ok=True)
     torch.save(tagger.saved(), OUT / "tagger.pt")

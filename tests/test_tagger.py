@@ -14,7 +14,7 @@ from pipeline.tagging import (ObjectNames, TaggingCorpus, gold_objects, misspell
 from submission_src.model import TAGS, ParsedQuery, QueryTagger, decode_tags, split_words
 
 PARSER_PARAMS = load_params()["parser"]
-TRAINING_FILES = [*PARSER_PARAMS["corpus"], PARSER_PARAMS["dev"], PARSER_PARAMS["vocabulary"]]
+TRAINING_FILES = [*PARSER_PARAMS["corpus"], *PARSER_PARAMS["dev"], PARSER_PARAMS["vocabulary"]]
 
 
 def _normalised(template: str) -> str:
@@ -33,7 +33,7 @@ def test_no_training_template_equals_or_contains_a_heldout_one():
     heldout = {_normalised(t) for _, _, t in Wording.load(SEALED_WORDING).templates()}
     training = {_normalised(t) for path in PARSER_PARAMS["corpus"] for _, _, t in Wording.load(path).templates()}
     assert len(training) >= 600
-    training |= {_normalised(t) for _, _, t in Wording.load(PARSER_PARAMS["dev"]).templates()}  # chooses the recipe
+    training |= {_normalised(t) for path in PARSER_PARAMS["dev"] for _, _, t in Wording.load(path).templates()}
     clashes = sorted((h, t) for h in heldout for t in training if _repeats(t, h))
     assert not clashes, f"{len(clashes)} training templates repeat held-out wording"
 
@@ -57,7 +57,7 @@ def test_training_never_reads_the_sealed_wording(tagger_config, tmp_path):
     load_wording.cache_clear()
     try:
         train_tagger(type(tagger_config)(**{**tagger_config.__dict__, "steps": 2}),
-                     {"val": validation_phrases(tagger_config, 4), "dev": dev_phrases(tagger_config, 1)})
+                     {"val": validation_phrases(tagger_config, 4), **dev_phrases(tagger_config, 1)})
     finally:
         recording[0] = False
     assert opened, "the audit hook saw no file opened: the check would be blind"
