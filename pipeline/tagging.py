@@ -54,12 +54,9 @@ class TaggerConfig:
     @classmethod
     def from_params(cls, p: dict) -> "TaggerConfig":
         return cls(corpus=tuple(p["corpus"]), dev=tuple(p["dev"]), vocabulary=p["vocabulary"],
-                   open_vocabulary=float(p["open_vocabulary"]),
-                   adjectives=float(p["adjectives"]),
-                   typo_rate=float(p["typo_rate"]), mix_styles=float(p["mix_styles"]),
-                   two_part=float(p["two_part"]),
-                   validation_share=float(p["validation_share"]),
-                   steps=int(p["steps"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
+                   open_vocabulary=float(p["open_vocabulary"]), adjectives=float(p["adjectives"]),
+                   typo_rate=float(p["typo_rate"]), mix_styles=float(p["mix_styles"]), two_part=float(p["two_part"]),
+                   validation_share=float(p["validation_share"]), steps=int(p["steps"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
                    buckets=int(p["buckets"]), dim=int(p["dim"]), hidden=int(p["hidden"]), layers=int(p["layers"]),
                    dropout=float(p["dropout"]), word_dropout=float(p["word_dropout"]), seed=int(p["seed"]))
 
@@ -118,11 +115,11 @@ class ObjectNames:
 
     @classmethod
     def from_file(cls, vocabulary_path: str, open_share: float, adjective_share: float,
-                  determiner_words: set[str] = frozenset()) -> "ObjectNames":
+                  excluded_adjectives: set[str] = frozenset()) -> "ObjectNames":
         """Adjectives that are also words of a determiner ("a new", "the big") are left out: a word is either
         part of how an object is pointed at or part of its name, never both."""
         vocabulary = yaml.safe_load(Path(vocabulary_path).read_text(encoding="utf-8"))["open_vocabulary"]
-        adjectives = [a for a in vocabulary["adjectives"] if a.lower() not in determiner_words]
+        adjectives = [a for a in vocabulary["adjectives"] if a.lower() not in excluded_adjectives]
         return cls(vocabulary["nouns"], adjectives, open_share, adjective_share)
 
     def one(self, rng: np.random.Generator) -> str:

@@ -1,5 +1,5 @@
 """DVC stage `train_parser`: the query tagger, on texts drawn from the training wording files only; scored on
-unseen templates of those files (val) and on the development wording of another writer (dev)."""
+unseen templates of those files (val) and on the development wordings of other writers (dev, dev2)."""
 import json
 from pathlib import Path
 

@@ -253,15 +253,13 @@ class QueryTagger(nn.Module):
             for a, b in ranges:
                 offsets.append(len(ids))
                 ids.extend(word_ngrams(lowered[a:b], self.config["buckets"]))
-        lengths = torch.tensor([max(1, len(w)) for w in words])
         if not offsets:
             return self.head.weight.new_zeros(len(texts), 1, len(TAGS))
         vectors = self.embed(torch.tensor(ids, device=device), torch.tensor(offsets, device=device))
         if self.training and self.config["word_dropout"]:  # blank whole words: learn to read them from context
             vectors = vectors * (torch.rand(len(vectors), 1, device=device) >= self.config["word_dropout"])
-        padded = vectors.new_zeros(len(texts), int(lengths.max()), vectors.shape[1])
-        index = torch.tensor([[i, j] for i, w in enumerate(words) for j in range(len(w))], device=device)
-        padded[index[:, 0], index[:, 1]] = vectors
+        padded = nn.utils.rnn.pad_sequence(vectors.split([len(w) for w in words]), batch_first=True)
+        lengths = torch.tensor([max(1, len(w)) for w in words])  # a text without words reads one zero vector
         packed = nn.utils.rnn.pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
         encoded, _ = nn.utils.rnn.pad_packed_sequence(self.encoder(packed)[0], batch_first=True)
         return self.head(encoded)
