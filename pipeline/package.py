@@ -1,30 +1,69 @@
-"""Assembles the Hugging Face repo the judge runs: code from submission_src/, one weights.pth, a model card."""
+"""Assembles the Hugging Face repo the judge runs: code from submission_src/, one weights.pth, the tokenizer files
+of a model that needs them, pinned requirements, a model card. Its size is predicted from configs alone, so a
+backbone too large for the judge stops before any feature is computed."""
 from __future__ import annotations
 
-import json
 import shutil
+from importlib import metadata
 from pathlib import Path
 
 import torch
+from open_clip.tokenizer import HFTokenizer
 
 from pipeline.features import FeatureSpec
+from pipeline.tagging import TaggerConfig
+from submission_src.model import Backbone, FusionAdapter, build_clip
 
 SOURCE = Path("submission_src")
-SHIPPED_CODE = ("model.py", "generate_embeds.py", "requirements.txt")
+SHIPPED_CODE = ("model.py", "generate_embeds.py")
+SIZE_LIMIT = 4_000_000_000  # the judge's "4 GB", read strictly: 10^9 bytes, not GiB
+TOKENIZER_DIR = "tokenizer"
+TOKENIZER_ALLOWANCE = 50_000_000  # tokenizer files are not known before package time; the largest are ~35 MB
 
 
-def weights_payload(spec: FeatureSpec, tuned_path: Path, tagger_path: Path) -> dict:
-    """Everything the deployed model loads: backbone config and weights with the tuned tail, adapter, tagger."""
-    backbone = spec.load_backbone()
+def extra_requirements(model_cfg: dict) -> list[str]:
+    """What this model needs beyond submission_src/requirements.txt, pinned to the versions the pipeline ran."""
+    needed = ["transformers", "tokenizers"] if model_cfg["text_cfg"].get("hf_tokenizer_name") else []
+    return [f"{name}=={metadata.version(name)}" for name in needed]
+
+
+def _stored_bytes(module: torch.nn.Module, floating_bytes: int | None = None) -> int:
+    return sum(t.numel() * (floating_bytes if floating_bytes and t.is_floating_point() else t.element_size())
+               for t in module.state_dict().values())
+
+
+def predicted_repo_bytes(model_cfg: dict, tagger: TaggerConfig, adapter_hidden: int) -> int:
+    """The repo `build_repo` will write, in bytes, from configs alone: every module is built on the meta device
+    (no memory, no weights), the backbone counted at fp16 as it ships."""
+    with torch.device("meta"):
+        clip = build_clip(model_cfg)
+        parts = _stored_bytes(clip, 2) + _stored_bytes(tagger.build()) + _stored_bytes(
+            FusionAdapter(model_cfg["embed_dim"], adapter_hidden))
+    code = sum((SOURCE / name).stat().st_size for name in SHIPPED_CODE)
+    return parts + code + (TOKENIZER_ALLOWANCE if model_cfg["text_cfg"].get("hf_tokenizer_name") else 0)
+
+
+def check_repo_fits(model_cfg: dict, tagger: TaggerConfig, adapter_hidden: int, name: str) -> int:
+    """The predicted size; stops, saying so, when the repo would exceed the judge's limit."""
+    predicted = predicted_repo_bytes(model_cfg, tagger, adapter_hidden)
+    if predicted > SIZE_LIMIT:
+        raise SystemExit(f"backbone {name}: the submission would be {predicted / 1e9:.2f} GB (fp16 weights), over the "
+                         f"judge's {SIZE_LIMIT / 1e9:.0f} GB limit; pick a smaller model. Stopped before features.")
+    return predicted
+
+
+def weights_payload(backbone: Backbone, tuned_path: Path, tagger_path: Path, tokenizer_dir: str | None) -> dict:
+    """Everything the deployed model loads: the resolved backbone config and its weights with the tuned tail,
+    the adapter, the tagger."""
     tuned = torch.load(tuned_path, map_location="cpu", weights_only=True)
     backbone.clip.load_state_dict(tuned["tail"], strict=False)
-    model = json.loads(Path(spec.model).read_text()) if spec.model.endswith(".json") else spec.model
     adapter = tuned["adapter"]
     return {
-        "format": 1,
+        "format": 2,
         # fp16 on disk: what the judge's GPU runs anyway; half the bytes to fit the 4 GB limit and load.
-        "backbone": {"model": model, "state_dict": {name: value.half() if value.is_floating_point() else value
-                                                    for name, value in backbone.clip.state_dict().items()}},
+        "backbone": {"config": backbone.config, "tokenizer_dir": tokenizer_dir,
+                     "state_dict": {name: value.half() if value.is_floating_point() else value
+                                    for name, value in backbone.clip.state_dict().items()}},
         "adapter": {"dim": adapter["correction.2.weight"].shape[0], "hidden": adapter["correction.0.weight"].shape[0],
                     "state_dict": adapter},
         "parser": torch.load(tagger_path, map_location="cpu", weights_only=True),
@@ -76,7 +115,15 @@ def build_repo(out: Path, spec: FeatureSpec, tuned_path: Path, tagger_path: Path
     out.mkdir(parents=True)
     for name in SHIPPED_CODE:
         shutil.copy2(SOURCE / name, out / name)
-    payload = weights_payload(spec, tuned_path, tagger_path)
+    backbone = spec.load_backbone()
+    extras = extra_requirements(backbone.config["model_cfg"])
+    (out / "requirements.txt").write_text((SOURCE / "requirements.txt").read_text()
+                                          + "".join(f"{line}\n" for line in extras))
+    tokenizer_dir = None
+    if isinstance(backbone.tokenizer, HFTokenizer):  # saved here, loaded from here: no hub at run time
+        backbone.tokenizer.save_pretrained(out / TOKENIZER_DIR)
+        tokenizer_dir = TOKENIZER_DIR
+    payload = weights_payload(backbone, tuned_path, tagger_path, tokenizer_dir)
     torch.save(payload, out / "weights.pth")
     (out / "README.md").write_text(model_card(metrics, bootstrap, spec, payload["tail_blocks"]))
     return out

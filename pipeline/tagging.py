@@ -60,6 +60,10 @@ class TaggerConfig:
                    buckets=int(p["buckets"]), dim=int(p["dim"]), hidden=int(p["hidden"]), layers=int(p["layers"]),
                    dropout=float(p["dropout"]), word_dropout=float(p["word_dropout"]), seed=int(p["seed"]))
 
+    def build(self) -> QueryTagger:
+        """An untrained tagger of this recipe's shape."""
+        return QueryTagger(self.buckets, self.dim, self.hidden, self.layers, self.dropout, self.word_dropout)
+
 
 def split_templates(wording: Wording, validation_share: float) -> tuple[Wording, Wording]:
     """(training, validation) wordings: a stable share of each family's templates, by hash, is held back."""
@@ -262,8 +266,7 @@ def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]],
     names = ObjectNames.from_file(config.vocabulary, config.open_vocabulary, config.adjectives,
                                   determiner_words(training))
     corpus = TaggingCorpus(training, names, config.typo_rate, config.mix_styles, config.two_part)
-    tagger = QueryTagger(config.buckets, config.dim, config.hidden, config.layers, config.dropout,
-                         config.word_dropout)
+    tagger = config.build()
     optimizer = torch.optim.AdamW(tagger.parameters(), lr=config.lr, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps,
                                                     pct_start=0.05)

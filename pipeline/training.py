@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from pipeline.dataset import SplitSource
 from pipeline.features import STORE_NAME
-from submission_src.model import Backbone, QueryTagger, object_phrase
+from submission_src.model import Backbone, QueryTagger, phrase_sums
 
 
 @dataclass
@@ -69,14 +69,6 @@ class QuerySet:
         return np.unique(self.target_rows)
 
 
-def phrase_sums(parsed: list[list[str]], phrase_embeddings: dict[str, torch.Tensor], dim: int) -> torch.Tensor:
-    sums = torch.zeros(len(parsed), dim)
-    for i, names in enumerate(parsed):
-        for name in names:
-            sums[i] += phrase_embeddings[name]
-    return sums
-
-
 @torch.no_grad()
 def build_query_set(cache: FeatureCache, source: SplitSource, parser: QueryTagger, backbone: Backbone) -> QuerySet:
     """The split's queries over the cache (images found by path, so a split may share another's images)."""
@@ -88,13 +80,8 @@ def build_query_set(cache: FeatureCache, source: SplitSource, parser: QueryTagge
     parsed = parser.parse(frame.query_text.tolist())
     frame = frame.assign(add=[p.add for p in parsed], remove=[p.remove for p in parsed],
                          reference_row=rows_of(frame.query_image), target_row=rows_of(frame.target_image))
-    names = sorted({n for p in parsed for n in p.add + p.remove})
-    encoded = backbone.encode_text([object_phrase(n) for n in names]) if names else torch.zeros(0)
-    phrase_embeddings = dict(zip(names, encoded))
-    dim = cache.image_embeddings.shape[1]
-    return QuerySet(frame, cache.text_embeddings[frame.query_text.map(text_rows).to_numpy(copy=True)],
-                    phrase_sums(frame["add"], phrase_embeddings, dim),
-                    phrase_sums(frame["remove"], phrase_embeddings, dim))
+    add, remove = phrase_sums(parsed, backbone.encode_text, cache.image_embeddings.shape[1])
+    return QuerySet(frame, cache.text_embeddings[frame.query_text.map(text_rows).to_numpy(copy=True)], add, remove)
 
 
 def reference_group_batches(queries: QuerySet, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:

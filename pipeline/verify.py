@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SIZE_LIMIT = 4 * 1024**3
+from pipeline.package import SIZE_LIMIT
+
 MIN_COSINE = 0.999  # judge row vs the pipeline's row: fp16 weights and the device-side resize stay far above it
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 EMPTY_CACHES = ("HF_HOME", "XDG_CACHE_HOME", "TORCH_HOME", "HUGGINGFACE_HUB_CACHE", "OPEN_CLIP_CACHE_DIR")
@@ -97,7 +98,7 @@ def check(result: dict, expected_top1: float, tolerance: float = 0.005) -> list[
     `result["min_cosine"]`, when present, is the judge's worst row against the pipeline's."""
     problems = []
     if result["size_bytes"] > SIZE_LIMIT:
-        problems.append(f"repo is {result['size_bytes'] / 1e9:.2f} GB, over the 4 GB limit")
+        problems.append(f"repo is {result['size_bytes'] / 1e9:.2f} GB, over the {SIZE_LIMIT / 1e9:.0f} GB limit")
     if not result["shapes_ok"]:
         problems.append("embedding shapes do not match the rows given")
     if not result["finite"] or result["max_norm_error"] > 1e-3 or result["dtype"] != "float32":

@@ -5,13 +5,20 @@ import torch
 
 from pipeline.dataset import load_manifest, manifest_fingerprint
 from pipeline.features import CACHE_ROOT, FeatureSpec, extract, image_table, text_table
+from pipeline.package import check_repo_fits
 from pipeline.params import load_params
+from pipeline.tagging import TaggerConfig
+from submission_src.model import model_config
 
 
 def main() -> None:
     params = load_params()
     spec = FeatureSpec.from_params(params)
+    predicted = check_repo_fits(model_config(spec.model), TaggerConfig.from_params(params["parser"]),
+                                params["adapter"]["hidden"], spec.model)
+    print(f"features: the submission will be about {predicted / 1e9:.2f} GB")
     backbone = spec.load_backbone()
+    backbone.check_tail(spec.tail_blocks)
     key = spec.key(backbone, manifest_fingerprint())
     splits = load_manifest()
     device = "cuda" if torch.cuda.is_available() else "cpu"

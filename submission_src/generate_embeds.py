@@ -22,7 +22,7 @@ from PIL import Image
 from open_clip.transform import MaybeConvertMode, MaybeToTensor
 from torchvision.transforms import Compose, Normalize
 
-from model import Backbone, FusionAdapter, QueryTagger, load_rgb, object_phrase
+from model import Backbone, FusionAdapter, QueryTagger, load_rgb, phrase_sums
 
 HERE = Path(__file__).resolve().parent
 WEIGHTS = HERE / "weights.pth"
@@ -105,8 +105,10 @@ class DeployedModel:
 
     def __init__(self, path: Path = WEIGHTS):
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        self.backbone = Backbone.create(saved["backbone"]["model"])
-        self.backbone.clip.load_state_dict(saved["backbone"]["state_dict"])
+        shipped = saved["backbone"]
+        tokenizer_dir = path.parent / shipped["tokenizer_dir"] if shipped["tokenizer_dir"] else None
+        self.backbone = Backbone.from_config(shipped["config"], tokenizer_dir)
+        self.backbone.clip.load_state_dict(shipped["state_dict"])
         self.adapter = FusionAdapter(saved["adapter"]["dim"], saved["adapter"]["hidden"])
         self.adapter.load_state_dict(saved["adapter"]["state_dict"])
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -221,12 +223,8 @@ def encode_queries(df: pd.DataFrame) -> np.ndarray:
     images = _encode_images(names).to(model.device)
     clean = [t if isinstance(t, str) else "" for t in texts]
     parsed = model.parser.parse(clean)
-    phrases = sorted({p for q in parsed for p in q.add + q.remove})
     encode_text = lambda batch: model.backbone.encode_text(batch).float()  # noqa: E731
-    phrase_vectors = dict(zip(phrases, torch.cat(model.text_batches(encode_text, [object_phrase(p) for p in phrases]))
-                              if phrases else []))
+    add, remove = phrase_sums(parsed, lambda phrases: torch.cat(model.text_batches(encode_text, phrases)),
+                              model.dim, model.device)
     text_vectors = torch.cat(model.text_batches(encode_text, clean))
-    zero = torch.zeros(model.dim, device=model.device)
-    add = torch.stack([sum((phrase_vectors[p] for p in q.add), zero) for q in parsed])
-    remove = torch.stack([sum((phrase_vectors[p] for p in q.remove), zero) for q in parsed])
     return _finite_rows(model.adapter(images, add, remove, text_vectors))
