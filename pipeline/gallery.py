@@ -7,13 +7,14 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from submission_src.model import load_rgb
+
 THUMB = 128
 CAPTION = 44
 
 
 def _thumb(path: Path, border: str | None = None) -> Image.Image:
-    with Image.open(path) as image:
-        thumb = image.convert("RGB").resize((THUMB, THUMB))
+    thumb = load_rgb(str(path))[0].resize((THUMB, THUMB))  # as the model sees it: EXIF-rotated, alpha on white
     if border:
         ImageDraw.Draw(thumb).rectangle((0, 0, THUMB - 1, THUMB - 1), outline=border, width=4)
     return thumb
