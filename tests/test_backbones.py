@@ -19,7 +19,7 @@ from pipeline.params import load_params
 from pipeline.tagging import TaggerConfig
 from pipeline.training import FeatureCache, Retriever, build_query_set, embed_all
 from pipeline.verify import MIN_COSINE, min_row_cosine, run_like_the_judge
-from submission_src.model import Backbone, FusionAdapter, build_clip, model_config
+from submission_src.model import Backbone, FusionAdapter, build_clip, model_config, resolve_config
 
 TEXT = {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}
 SIGLIP_TEXT = {"context_length": 16, "vocab_size": 512, "width": 192, "heads": 2, "layers": 1,
@@ -186,3 +186,18 @@ def test_hf_model_requirements_are_pinned_as_the_pipeline_runs_them():
     assert pins == [f"transformers=={metadata.version('transformers')}",
                     f"tokenizers=={metadata.version('tokenizers')}"]
     assert extra_requirements({"text_cfg": {}, "vision_cfg": {}}) == []
+
+
+def test_a_tag_brings_its_quick_gelu_and_preprocessing(monkeypatch, tmp_path):
+    """A tag's training settings go into the config that ships (the download itself is stood in for: offline)."""
+    import submission_src.model as model
+
+    downloaded = tmp_path / "open_clip_model.safetensors"
+    downloaded.write_bytes(b"")
+    monkeypatch.setattr(model, "download_pretrained", lambda tag: str(downloaded))
+    openai, path = resolve_config("ViT-B-32", "openai")
+    assert openai["model_cfg"]["quick_gelu"] is True and path == str(downloaded)
+    siglip, _ = resolve_config("ViT-B-16-SigLIP", "webli")
+    assert siglip["preprocess_cfg"]["mean"] == (0.5, 0.5, 0.5) and siglip["preprocess_cfg"]["resize_mode"] == "squash"
+    with pytest.raises(FileNotFoundError, match="neither a tag"):
+        resolve_config("ViT-B-32", "no-such-tag")
