@@ -17,6 +17,7 @@ from pipeline.training import Retriever, embed_all, rank_queries
 from submission_src.model import FusionAdapter, ParsedQuery
 
 OUT = Path("eval")
+QUERIES = OUT / "queries"  # one table per split the data has
 
 
 def load_methods(experiment: Experiment) -> dict[str, Retriever]:
@@ -51,7 +52,7 @@ def main() -> None:
     experiment = Experiment.load()
     methods = load_methods(experiment)
     manifest = load_manifest()
-    OUT.mkdir(exist_ok=True)
+    QUERIES.mkdir(parents=True, exist_ok=True)
     Path("plots").mkdir(exist_ok=True)
     metrics = {}
     for split in [s for s in ("val", "test", PLAIN_TWIN) if s in manifest]:
@@ -71,7 +72,7 @@ def main() -> None:
                     np.savez(OUT / "test_embeddings.npz", queries=query.numpy(), database=database.numpy(),
                              database_images=names[rows].to_numpy().astype(str))
         metrics[split]["parser_exact"] = parser_exact(detail, manifest[split].csv)
-        detail.to_parquet(OUT / f"{split}_queries.parquet", index=False)
+        detail.to_parquet(QUERIES / f"{split}_queries.parquet", index=False)
         if split != PLAIN_TWIN:
             gallery = pd.concat([detail[detail.rank_adapter_tail == 0].head(4),
                                  detail[detail.rank_adapter_tail > 0].head(4)])
