@@ -26,8 +26,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from pipeline.features import FeatureSpec, ImageFiles
-from pipeline.package import build_repo
-from submission_src.model import FusionAdapter
+from pipeline.package import Shipment, build_repo
+from submission_src.model import FusionAdapter, QueryTagger, model_config
 
 SOURCE_IMAGES = Path("data/synth/test/images")
 
@@ -46,11 +46,12 @@ def write_images(folder: Path, count: int, size: tuple[int, int]) -> list[str]:
 
 
 def build_random_repo(folder: Path, model: str) -> Path:
+    """A repo of `model` with random weights, an untrained adapter and an untrained tagger (speed only)."""
     spec = FeatureSpec(model, None, tail_blocks=1)
-    dim = spec.load_backbone().clip.text_projection.shape[1]
-    tuned = folder / "tuned.pt"
-    torch.save({"adapter": FusionAdapter(dim, 512).state_dict(), "tail": {}, "tail_blocks": 1}, tuned)
-    return build_repo(folder / "hf_repo", spec, tuned, {"val": {}, "test": {}}, {})
+    shipment = Shipment("arithmetic", "a benchmark", FusionAdapter(model_config(model)["embed_dim"], 512).state_dict(),
+                        {}, 0)
+    torch.save(QueryTagger().saved(), folder / "tagger.pt")
+    return build_repo(folder / "hf_repo", spec, shipment, folder / "tagger.pt", {"val": {}, "test": {}}, {})
 
 
 def timed(fn, device: str) -> float:

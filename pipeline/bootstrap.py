@@ -26,6 +26,8 @@ from pipeline.render import render
 from pipeline.scenes import SceneConfig, SceneSampler, held_out_pairs
 from submission_src.model import load_rgb, object_phrase
 
+PRETRAINING_STYLE = "noto"  # the backbone's "web": it never sees the challenge splits' OpenMoji drawings
+
 
 @dataclass(frozen=True)
 class BootstrapConfig:
@@ -62,7 +64,7 @@ class SceneStream(IterableDataset):
             labels = torch.zeros(self.config.batch_size, len(catalog), dtype=torch.bool)
             for i in range(self.config.batch_size):
                 scene = sampler.reference()
-                array = np.asarray(render(scene, self.image_size), dtype=np.float32) / 255
+                array = np.asarray(render(scene, self.image_size, PRETRAINING_STYLE), dtype=np.float32) / 255
                 pixels[i] = (torch.from_numpy(array).permute(2, 0, 1) - self.mean) / self.std
                 labels[i, [index[n] for n in scene.names]] = True
             yield pixels, labels

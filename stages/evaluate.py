@@ -11,6 +11,7 @@ from pipeline.baselines import Combiner, ImageOnly, TextOnly
 from pipeline.dataset import load_manifest
 from pipeline.experiment import Experiment
 from pipeline.gallery import draw_gallery
+from pipeline.package import SHIPPABLE
 from pipeline.synth import PLAIN_TWIN
 from pipeline.tagging import score_parses
 from pipeline.training import Retriever, embed_all, rank_queries
@@ -59,7 +60,7 @@ def main() -> None:
         queries = experiment.queries(split)
         names = experiment.cache.images.set_index("row").image
         detail = queries.frame[["query_image", "query_text", "target_image", "add", "remove"]].copy()
-        metrics[split] = {}
+        metrics[split], shippable = {}, {}
         for name, retriever in methods.items():
             query, database, rows = embed_all(retriever, experiment.cache, queries)
             ranks, top = rank_queries(query, database, rows, queries.target_rows)
@@ -68,9 +69,11 @@ def main() -> None:
             detail[f"rank_{name}"] = ranks
             if name == "adapter_tail":
                 detail["top"] = [list(names[r].to_numpy()) for r in top]
-                if split == "test":  # what verify holds the packaged model's rows against
-                    np.savez(OUT / "test_embeddings.npz", queries=query.numpy(), database=database.numpy(),
-                             database_images=names[rows].to_numpy().astype(str))
+            if split == "test" and name in SHIPPABLE:  # what verify holds the packaged model's rows against
+                shippable[f"queries_{name}"], shippable[f"database_{name}"] = query.numpy(), database.numpy()
+                shippable["database_images"] = names[rows].to_numpy().astype(str)
+        if shippable:
+            np.savez(OUT / "test_embeddings.npz", **shippable)
         metrics[split]["parser_exact"] = parser_exact(detail, manifest[split].csv)
         detail.to_parquet(QUERIES / f"{split}_queries.parquet", index=False)
         if split != PLAIN_TWIN:
@@ -79,6 +82,13 @@ def main() -> None:
             draw_gallery(gallery.rename(columns={"rank_adapter_tail": "rank"}), Path(manifest[split].images),
                          f"{split}: adapter_tail - 4 successes, then 4 failures (blue: target; green/red: retrieved)",
                          Path(f"plots/gallery_{split}.png"))
+        if split == "test":  # what training bought, one query at a time
+            fixed = detail[(detail.rank_adapter_tail == 0) & (detail.rank_arithmetic > 0)].head(8)
+            metrics[split]["tail_fixed_share"] = float(np.mean((detail.rank_adapter_tail == 0)
+                                                               & (detail.rank_arithmetic > 0)))
+            draw_gallery(fixed.rename(columns={"rank_arithmetic": "rank"}), Path(manifest[split].images),
+                         "test: right with adapter_tail, wrong with zero-shot arithmetic (caption: arithmetic's "
+                         "rank; retrieved: adapter_tail's)", Path("plots/gallery_tail_fixes.png"))
         print(split, {name: metrics[split][name]["top1"] for name in methods}, metrics[split]["parser_exact"])
     if PLAIN_TWIN in metrics:
         # Top-1 lost to the wording alone: the same scenes and edits, plain wording vs held-out wording.

@@ -1,5 +1,5 @@
-"""DVC stage `verify`: dist/hf_repo run as the judge runs it on the synthetic test split, its every embedding row
-held against the one `evaluate` computed for the same query or image."""
+"""DVC stage `verify`: dist/hf_repo run as the judge runs it on the test split, its every embedding row held
+against the one `evaluate` computed for the same query or image with the method that shipped."""
 import json
 import sys
 from pathlib import Path
@@ -14,13 +14,14 @@ from pipeline.verify import check, min_row_cosine, run_like_the_judge
 def main() -> None:
     test = load_manifest()["test"]
     frame = test.load()
-    expected = json.loads(Path("metrics/eval.json").read_text())["test"]["adapter_tail"]["top1"]
+    method = json.loads(Path("metrics/package.json").read_text())["method"]
+    expected = json.loads(Path("metrics/eval.json").read_text())["test"][method]["top1"]
     run = run_like_the_judge(Path("dist/hf_repo"), frame, Path(test.images))
     with np.load("eval/test_embeddings.npz") as pipeline:
         position = {name: i for i, name in enumerate(pipeline["database_images"])}
-        database = pipeline["database"][[position[name] for name in pd.unique(frame.target_image)]]
-        result = run.result | {"evaluate_top1": expected,
-                               "min_cosine_queries": min_row_cosine(run.queries, pipeline["queries"]),
+        database = pipeline[f"database_{method}"][[position[name] for name in pd.unique(frame.target_image)]]
+        result = run.result | {"method": method, "evaluate_top1": expected,
+                               "min_cosine_queries": min_row_cosine(run.queries, pipeline[f"queries_{method}"]),
                                "min_cosine_database": min_row_cosine(run.database, database)}
     result["min_cosine"] = min(result["min_cosine_queries"], result["min_cosine_database"])
     result["problems"] = check(result, expected)

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.package import build_repo
+from pipeline.package import Shipment, build_repo
 from pipeline.features import extract, image_table, text_table
 from pipeline.training import FeatureCache, Retriever, build_query_set, embed_all
 from pipeline.verify import MIN_COSINE, check, min_row_cosine, run_like_the_judge
@@ -27,9 +28,8 @@ METRICS = {s: {"adapter_tail": {"top1": 0.5}} for s in ("val", "test")}
 @pytest.fixture(scope="module")
 def repo(tiny, tmp_path_factory, trained_tagger):
     folder, spec, _ = tiny
-    tuned = folder / "tuned.pt"
-    torch.save({"adapter": FusionAdapter(32, 16).state_dict(), "tail": {}, "tail_blocks": 1}, tuned)
-    return build_repo(tmp_path_factory.mktemp("dist") / "hf_repo", spec, tuned, trained_tagger[1], METRICS, {})
+    shipment = Shipment("adapter_tail", "a test", FusionAdapter(32, 16).state_dict(), {}, 1)
+    return build_repo(tmp_path_factory.mktemp("dist") / "hf_repo", spec, shipment, trained_tagger[1], METRICS, {})
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,7 @@ def test_repo_imports_nothing_from_the_pipeline(repo):
         source = (repo / name).read_text()
         assert "from pipeline" not in source and "import pipeline" not in source
     payload = torch.load(repo / "weights.pth", weights_only=True)
-    assert set(payload) >= {"backbone", "adapter", "parser", "tail_blocks"}
+    assert set(payload) >= {"backbone", "adapter", "parser", "method", "tail_blocks"}
     assert {t.dtype for t in payload["backbone"]["state_dict"].values() if t.is_floating_point()} == {torch.float16}
 
 
@@ -249,9 +249,8 @@ def test_verify_fails_a_package_that_drops_the_trained_adapter(tiny, trained_tag
     database = database.numpy()[[position[name] for name in pd.unique(frame.target_image)]]
 
     def min_cosine(adapter: FusionAdapter) -> float:
-        tuned = tmp_path / "tuned.pt"
-        torch.save({"adapter": adapter.state_dict(), "tail": {}, "tail_blocks": 1}, tuned)
-        repo = build_repo(tmp_path / "hf_repo", spec, tuned, trained_tagger[1], METRICS, {})
+        shipment = Shipment("adapter_tail", "a test", adapter.state_dict(), {}, 1)
+        repo = build_repo(tmp_path / "hf_repo", spec, shipment, trained_tagger[1], METRICS, {})
         run = run_like_the_judge(repo, frame, small_split / "images")
         return min(min_row_cosine(run.queries, query.numpy()), min_row_cosine(run.database, database))
 
@@ -261,6 +260,30 @@ def test_verify_fails_a_package_that_drops_the_trained_adapter(tiny, trained_tag
     problems = check({"size_bytes": 1, "shapes_ok": True, "finite": True, "max_norm_error": 0.0, "dtype": "float32",
                       "top1": 0.5, "min_cosine": dropped}, 0.5)
     assert problems and "not what was trained" in problems[0]
+
+
+def test_auto_ships_the_best_method_on_val_and_a_tie_the_simpler(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("models/fusion").mkdir(parents=True)
+    Path("models/tail").mkdir(parents=True)
+    trained = FusionAdapter(32, 16)
+    torch.nn.init.normal_(trained.correction[-1].weight)
+    torch.save(trained.state_dict(), "models/fusion/adapter.pt")
+    torch.save({"adapter": trained.state_dict(), "tail": {"visual.proj": torch.zeros(1)}, "tail_blocks": 2},
+               "models/tail/adapter_tail.pt")
+    val = lambda a, b, c: {"arithmetic": {"top1": a}, "adapter": {"top1": b}, "adapter_tail": {"top1": c}}  # noqa: E731
+    best = Shipment.choose("auto", val(0.5, 0.7, 0.6))
+    assert best.method == "adapter" and best.tail == {} and "adapter 0.7000" in best.reason
+    assert Shipment.choose("auto", val(0.5, 0.6, 0.7)).tail_blocks == 2
+    tie = Shipment.choose("auto", val(0.8, 0.8, 0.8))
+    assert tie.method == "arithmetic"
+    rule = FusionAdapter(32, 16)
+    rule.load_state_dict(tie.adapter)
+    image, add, remove, text = (torch.randn(3, 32) for _ in range(4))
+    torch.testing.assert_close(rule(image, add, remove, text), F.normalize(image + add - remove, dim=-1))
+    assert Shipment.choose("adapter_tail", val(0.9, 0.8, 0.1)).method == "adapter_tail"
+    with pytest.raises(SystemExit, match="package.method 'best'"):
+        Shipment.choose("best", val(0.5, 0.6, 0.7))
 
 
 def test_network_is_blocked_in_the_judge_run(repo, tmp_path):

@@ -119,11 +119,12 @@ def test_edits_stay_within_bounds(default_synth_config):
         assert 0 <= len(q["remove"]) <= 2 and 0 <= len(q["add"]) <= 3 and q["add"] + q["remove"]
 
 
-def test_every_catalog_object_renders():
+@pytest.mark.parametrize("style", ["openmoji", "noto"])
+def test_every_catalog_object_renders(style):
     from pipeline.render import sprite
 
     for obj in load_catalog():
-        glyph = sprite(obj.name)
+        glyph = sprite(obj.name, style)
         assert glyph.mode == "RGBA" and min(glyph.size) > 10, obj.name
 
 
