@@ -53,8 +53,8 @@ class PixelPipeline:
     """open_clip's eval transform split where it is cheapest to run.
 
     Decode threads only decode to 8-bit RGB (Pillow releases the GIL while it decodes); resizing, cropping and
-    normalising run on the model's device, batched per image size (torchvision on uint8 tensors matches PIL to
-    within 2 grey levels). A transform that cannot run on tensors (open_clip's `longest` resize mode) runs in the
+    normalising run on the model's device, batched per image size (torchvision on uint8 tensors matches PIL to a
+    quarter of a grey level on average, up to 5 at sharp edges). A transform that cannot run on tensors (open_clip's `longest` resize mode) runs in the
     decode threads on PIL images instead.
     """
 

@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerFast
 
 from pipeline.dataset import SplitSource
 from pipeline.features import FeatureSpec, extract, image_table, text_table
-from pipeline.package import (SIZE_LIMIT, TOKENIZER_ALLOWANCE, TOKENIZER_DIR, build_repo, check_repo_fits,
+from pipeline.package import (SIZE_LIMIT, TOKENIZER_ALLOWANCE, TOKENIZER_DIR, Shipment, build_repo, check_repo_fits,
                               extra_requirements, predicted_repo_bytes)
 from pipeline.params import load_params
 from pipeline.tagging import TaggerConfig
@@ -122,10 +122,9 @@ def test_family_features_package_and_offline_judge(family, tmp_path, few_queries
     torch.nn.init.normal_(adapter.correction[-1].weight, std=0.3)
     queries = build_query_set(cache, splits["test"], trained_tagger[0], backbone)
     query, database, rows = embed_all(Retriever(adapter, backbone, 1), cache, queries)
-    tuned = tmp_path / "tuned.pt"
-    torch.save({"adapter": adapter.state_dict(), "tail": {n: p.detach().clone() for n, p in tail.items()},
-                "tail_blocks": 1}, tuned)
-    repo = build_repo(tmp_path / "hf_repo", spec, tuned, trained_tagger[1], {"test": {}, "val": {}}, {})
+    shipment = Shipment("adapter_tail", "a test", adapter.state_dict(),
+                        {n: p.detach().clone() for n, p in tail.items()}, 1)
+    repo = build_repo(tmp_path / "hf_repo", spec, shipment, trained_tagger[1], {"test": {}, "val": {}}, {})
     shutil.rmtree(tmp_path / "hf_tokenizer", ignore_errors=True)  # the judge has only what the repo holds
 
     frame = pd.read_csv(few_queries / "data.csv")

@@ -132,7 +132,9 @@ def test_pixel_pipeline_matches_the_pil_transform(embeds, small_split, resize_mo
     batch = pixels(flat, torch.tensor([a.shape[:2] for a in arrays]))
     expected = torch.stack([transform(Image.open(name + ".png").convert("RGB")) for name in names])
     assert batch.shape == expected.shape == (3, 3, 40, 40)
-    assert (batch - expected).abs().max() < 3 / 255 / min(transform.transforms[-1].std)  # within 3 grey levels
+    grey_level = 1 / 255 / min(transform.transforms[-1].std)
+    # Antialiased resizes differ at sharp edges (OpenMoji's black outlines): a few pixels by up to 5 grey levels.
+    assert (batch - expected).abs().max() < 5 * grey_level and (batch - expected).abs().mean() < 0.25 * grey_level
 
 
 def test_database_embeddings_equal_the_plain_open_clip_path(embeds, small_split):
