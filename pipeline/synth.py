@@ -28,6 +28,7 @@ class SynthConfig:
     edits_per_reference: tuple[int, int]
     held_out_pair_fraction: float
     style: str  # the artist the splits are drawn by: see pipeline/render.py
+    scene: SceneConfig = SceneConfig()  # how many objects, how large, how they overlap, floors, lighting
     workers: int = 0
 
     @classmethod
@@ -35,7 +36,7 @@ class SynthConfig:
         return cls(seed=int(p["seed"]), image_size=int(p["image_size"]), references=dict(p["references"]),
                    edits_per_reference=tuple(p["edits_per_reference"]),
                    held_out_pair_fraction=float(p["held_out_pair_fraction"]), style=p["style"],
-                   workers=int(p.get("workers", 0)))
+                   scene=SceneConfig.from_params(p["scene"]), workers=int(p.get("workers", 0)))
 
 
 def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> SceneSampler:
@@ -43,8 +44,8 @@ def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> 
     catalog = load_catalog()
     held_out = held_out_pairs(len(catalog), config.held_out_pair_fraction, config.seed)
     if split == "test":
-        return SceneSampler(catalog, rng, SceneConfig(), required=held_out)
-    return SceneSampler(catalog, rng, SceneConfig(), forbidden=held_out)
+        return SceneSampler(catalog, rng, config.scene, required=held_out)
+    return SceneSampler(catalog, rng, config.scene, forbidden=held_out)
 
 
 def sample_split(split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, Scene]], list[dict]]:
@@ -95,7 +96,8 @@ def scenes_table(images: dict[str, tuple[str, Scene]]) -> pd.DataFrame:
     return pd.DataFrame([
         {"image": name, "role": role, "floor": list(scene.floor), "objects": list(scene.names),
          "x": [o.x for o in scene.objects], "y": [o.y for o in scene.objects],
-         "size": [o.size for o in scene.objects], "angle": [o.angle for o in scene.objects]}
+         "size": [o.size for o in scene.objects], "angle": [o.angle for o in scene.objects],
+         "texture": scene.texture, "light_gain": list(scene.light.gain), "light_ramp": scene.light.ramp}
         for name, (role, scene) in images.items()
     ])
 

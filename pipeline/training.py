@@ -68,6 +68,14 @@ class QuerySet:
         """The judge's database: the split's unique target images."""
         return np.unique(self.target_rows)
 
+    def reference_groups(self, share: float, seed: int) -> "QuerySet":
+        """The queries of a random `share` of the reference images (whole groups: siblings stay together)."""
+        groups = list(self.frame.groupby("query_image", sort=True).indices.values())
+        chosen = np.random.default_rng(seed).permutation(len(groups))[: max(1, round(share * len(groups)))]
+        index = np.sort(np.concatenate([groups[i] for i in chosen]))
+        return QuerySet(self.frame.iloc[index].reset_index(drop=True), self.texts[index], self.add[index],
+                        self.remove[index])
+
 
 @torch.no_grad()
 def build_query_set(cache: FeatureCache, source: SplitSource, parser: QueryTagger, backbone: Backbone) -> QuerySet:
