@@ -1,6 +1,7 @@
 """Builds the synthetic splits in the challenge's format: data.csv + images/, plus scene and query metadata."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from multiprocessing import Pool
@@ -18,6 +19,7 @@ from pipeline.scenes import Scene, SceneConfig, SceneSampler, held_out_pairs
 SPLITS = ("train", "val", "test")
 PLAIN_TWIN = "test_plain"  # the test split's queries in the training wording: the paraphrase gap's baseline
 CSV_COLUMNS = ["query_image", "query_text", "target_image"]
+DISTRACTORS_CSV = "distractors.csv"  # more database images of a split: scenes no query asks for
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class SynthConfig:
     held_out_pair_fraction: float
     style: str  # the artist the splits are drawn by: see pipeline/render.py
     scene: SceneConfig = SceneConfig()  # how many objects, how large, how they overlap, floors, lighting
+    distractors: float = 0.0  # val/test database: this many distractor scenes per target, besides the targets
     workers: int = 0
 
     @classmethod
@@ -36,7 +39,8 @@ class SynthConfig:
         return cls(seed=int(p["seed"]), image_size=int(p["image_size"]), references=dict(p["references"]),
                    edits_per_reference=tuple(p["edits_per_reference"]),
                    held_out_pair_fraction=float(p["held_out_pair_fraction"]), style=p["style"],
-                   scene=SceneConfig.from_params(p["scene"]), workers=int(p.get("workers", 0)))
+                   scene=SceneConfig.from_params(p["scene"]), distractors=float(p["distractors"]),
+                   workers=int(p.get("workers", 0)))
 
 
 def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> SceneSampler:
@@ -89,6 +93,9 @@ def sample_split(split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, 
                             "plain_text": plain_phrase.text,
                             "plain_add_written": plain_phrase.objects("add", with_determiner=True),
                             "plain_remove_written": plain_phrase.objects("remove", with_determiner=True)})
+    if split != "train":  # drawn last, so they never change a query's scenes
+        for _ in range(math.ceil(config.distractors * len(queries))):
+            images[f"{len(images):06d}.jpg"] = ("distractor", sampler.reference())
     return images, queries
 
 
@@ -124,6 +131,9 @@ def write_split(out: Path, split: str, config: SynthConfig) -> None:
             pass
     table = pd.DataFrame(queries)
     table[CSV_COLUMNS].to_csv(out / "data.csv", index=False)
+    distractors = [name for name, (role, _) in images.items() if role == "distractor"]
+    if distractors:
+        pd.DataFrame({"image": distractors}).to_csv(out / DISTRACTORS_CSV, index=False)
     table.to_parquet(out / "queries.parquet", index=False)
     scenes_table(images).to_parquet(out / "scenes.parquet", index=False)
 

@@ -151,3 +151,21 @@ def test_realism_knobs_vary_floors_and_lighting_per_photo(small_config):
     plain = replace(reference, texture=0.0, light=type(reference.light)())
     drawn, flat = (np.asarray(render(s, 96, "openmoji"), np.float32) for s in (reference, plain))
     assert np.abs(drawn - flat).mean() > 2
+
+
+def test_distractors_join_the_val_and_test_databases_only(small_config, tmp_path):
+    from pipeline.dataset import resolve_source
+
+    config = replace(small_config, references={"train": 2, "val": 3, "test": 3}, distractors=1.0)
+    images, queries = sample_split("val", config)
+    distractors = [name for name, (role, _) in images.items() if role == "distractor"]
+    assert len(distractors) == len(queries)
+    assert not set(distractors) & {q[k] for q in queries for k in ("query_image", "target_image")}
+    assert all(role != "distractor" for role, _ in sample_split("train", config)[0].values())
+    for split in ("train", "val", "test"):
+        write_split(tmp_path / split, split, config)
+    sources = resolve_source(str(tmp_path))
+    assert sources["train"].distractors is None
+    database = sources["test"].database_images()
+    assert database[-len(sources["test"].distractor_images()):] == sources["test"].distractor_images()
+    assert all((tmp_path / "test" / "images" / name).is_file() for name in database)
