@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from pipeline.synth import CSV_COLUMNS, PLAIN_TWIN, SPLITS
+from pipeline.synth import CSV_COLUMNS, DISTRACTORS_CSV, PLAIN_TWIN, SPLITS
 
 SYNTHETIC_ROOT = Path("data/synth")
 MANIFEST_PATH = Path("data/dataset.json")
@@ -25,12 +25,21 @@ class SplitSource:
     csv: str
     images: str
     holdout: str | None = None  # for a single-folder source: which hash bucket of query images this split takes
+    distractors: str | None = None  # a CSV (column `image`) of more database images: scenes no query asks for
 
     def load(self) -> pd.DataFrame:
         frame = pd.read_csv(self.csv, dtype=str, keep_default_na=False)
         if self.holdout is not None:
             frame = frame[frame["query_image"].map(split_bucket) == self.holdout].reset_index(drop=True)
         return frame
+
+    def distractor_images(self) -> list[str]:
+        return pd.read_csv(self.distractors, dtype=str).image.tolist() if self.distractors else []
+
+    def database_images(self, frame: pd.DataFrame | None = None) -> list[str]:
+        """The split's retrieval database, as a judge would hold it: its unique targets, then its distractors."""
+        frame = self.load() if frame is None else frame
+        return list(pd.unique(frame.target_image)) + self.distractor_images()
 
 
 def split_bucket(query_image: str, val_percent: int = 10, test_percent: int = 10) -> str:
@@ -65,7 +74,13 @@ def validate_folder(folder: Path, check_pixels: bool = True, image_dir: Path | N
         rows = [str(i + 2) for i in frame.index[empty]]  # +2: header line and 1-based numbering
         raise DatasetError(f"{csv_path} has empty cells on line(s) {_list(rows)}")
     image_dir = Path(image_dir) if image_dir is not None else folder / "images"
-    names = sorted(set(frame["query_image"]) | set(frame["target_image"]))
+    names = set(frame["query_image"]) | set(frame["target_image"])
+    if (folder / DISTRACTORS_CSV).is_file():
+        distractors = pd.read_csv(folder / DISTRACTORS_CSV, dtype=str)
+        if "image" not in distractors.columns:
+            raise DatasetError(f"{folder / DISTRACTORS_CSV} lacks the column image")
+        names |= set(distractors.image)
+    names = sorted(names)
     missing_files = [n for n in names if not (image_dir / n).is_file()]
     if missing_files:
         raise DatasetError(f"{len(missing_files)} image(s) named in {csv_path} are missing from {image_dir}: "
@@ -91,10 +106,15 @@ def resolve_source(source: str) -> dict[str, SplitSource]:
     root = SYNTHETIC_ROOT if source == "synthetic" else Path(source).expanduser()
     if not root.is_dir():
         raise DatasetError(f"data.source {source!r}: {root} is not a folder")
+    def distractors(folder: Path) -> str | None:
+        return str(folder / DISTRACTORS_CSV) if (folder / DISTRACTORS_CSV).is_file() else None
+
     if all((root / s / "data.csv").is_file() for s in SPLITS):
-        splits = {s: SplitSource(str(root / s / "data.csv"), str(root / s / "images")) for s in SPLITS}
+        splits = {s: SplitSource(str(root / s / "data.csv"), str(root / s / "images"),
+                                 distractors=distractors(root / s)) for s in SPLITS}
         if (root / PLAIN_TWIN / "data.csv").is_file():  # the test queries in training wording, on the test images
-            splits[PLAIN_TWIN] = SplitSource(str(root / PLAIN_TWIN / "data.csv"), splits["test"].images)
+            splits[PLAIN_TWIN] = SplitSource(str(root / PLAIN_TWIN / "data.csv"), splits["test"].images,
+                                             distractors=splits["test"].distractors)
         return splits
     if (root / "data.csv").is_file():
         return {s: SplitSource(str(root / "data.csv"), str(root / "images"), holdout=s) for s in SPLITS}
@@ -121,7 +141,7 @@ def _fingerprint(split: SplitSource, rows: pd.DataFrame) -> str:
     """The split's rows and the bytes of its images: a copy or a re-render with the same pixels keeps it, any
     changed row or pixel changes it."""
     digest = hashlib.sha1(pd.util.hash_pandas_object(rows, index=False).values.tobytes())
-    for name in sorted(set(rows["query_image"]) | set(rows["target_image"])):
+    for name in sorted(set(rows["query_image"]) | set(rows["target_image"]) | set(split.distractor_images())):
         with open(Path(split.images) / name, "rb") as f:
             digest.update(f"{name}:{hashlib.file_digest(f, 'sha1').hexdigest()}".encode())
     return digest.hexdigest()
@@ -135,4 +155,5 @@ def manifest_fingerprint(path: Path = MANIFEST_PATH) -> str:
 
 def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, SplitSource]:
     raw = json.loads(Path(path).read_text())
-    return {name: SplitSource(s["csv"], s["images"], s["holdout"]) for name, s in raw["splits"].items()}
+    return {name: SplitSource(s["csv"], s["images"], s["holdout"], s.get("distractors"))
+            for name, s in raw["splits"].items()}

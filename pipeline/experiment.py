@@ -9,8 +9,8 @@ import torch
 from pipeline.dataset import load_manifest, manifest_fingerprint
 from pipeline.features import CACHE_ROOT, FeatureSpec
 from pipeline.params import load_params
-from pipeline.training import FeatureCache, QuerySet, build_query_set
-from submission_src.model import Backbone, QueryTagger
+from pipeline.training import FeatureCache, QuerySet, Retriever, build_query_set, train_retriever
+from submission_src.model import Backbone, FusionAdapter, QueryTagger
 
 TAGGER_PATH = Path("models/parser/tagger.pt")
 
@@ -40,3 +40,27 @@ class Experiment:
     @property
     def dim(self) -> int:
         return self.cache.image_embeddings.shape[1]
+
+    def train_adapter(self, queries: QuerySet, desc: str = "adapter") -> tuple[Retriever, list[dict]]:
+        """A fusion adapter trained on frozen cached features (params `adapter`)."""
+        config = self.params["adapter"]
+        retriever = Retriever(FusionAdapter(self.dim, config["hidden"]))
+        history = train_retriever(retriever, self.cache, queries, epochs=config["epochs"],
+                                  batch_size=config["batch_size"], lr=config["lr"],
+                                  weight_decay=config["weight_decay"], seed=config["seed"], desc=desc)
+        return retriever, history
+
+    def train_adapter_tail(self, queries: QuerySet, desc: str = "adapter_tail") -> tuple[Retriever, list[dict]]:
+        """A fusion adapter and the last K visual units, jointly, on cached activations (params `tail`); the tail
+        starts from the pretrained weights every time (a backbone of its own)."""
+        config, blocks = self.params["tail"], self.spec.tail_blocks
+        backbone = self.spec.load_backbone().eval()  # batch-norm statistics stay frozen; only tail weights learn
+        for param in backbone.parameters():
+            param.requires_grad_(False)
+        for param in backbone.tail_parameters(blocks).values():
+            param.requires_grad_(True)
+        retriever = Retriever(FusionAdapter(self.dim, self.params["adapter"]["hidden"]), backbone, blocks)
+        history = train_retriever(retriever, self.cache, queries, epochs=config["epochs"],
+                                  batch_size=config["batch_size"], lr=config["lr"],
+                                  weight_decay=config["weight_decay"], seed=config["seed"], desc=desc)
+        return retriever, history

@@ -76,7 +76,7 @@ def image_table(splits: dict[str, SplitSource]) -> pd.DataFrame:
     rows = []
     for split, source in splits.items():
         frame = source.load()
-        names = pd.unique(pd.concat([frame.query_image, frame.target_image]))
+        names = pd.unique(pd.concat([frame.query_image, pd.Series(source.database_images(frame), dtype=object)]))
         scenes_path = Path(source.csv).parent / "scenes.parquet"
         objects = pd.read_parquet(scenes_path).set_index("image").objects if scenes_path.is_file() else None
         for name in names:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from pipeline.catalog import load_catalog
-from pipeline.scenes import Scene
+from pipeline.scenes import Light, Scene
 
 FONT_PACKAGE = "fonts-noto-color-emoji"
 FONT_CANDIDATES = (
@@ -86,11 +86,28 @@ def sprite(name: str, style: str) -> Image.Image:
     raise FontMissingError(f"the {style} font has no glyph for {obj.name!r} (U+{obj.codepoint})")
 
 
-def _floor(size: int, shade: tuple[int, int, int]) -> Image.Image:
+def _floor(size: int, shade: tuple[int, int, int], texture: float = 0.0, seed: int = 0) -> Image.Image:
     # A gentle top-to-bottom gradient reads as a floor receding from the camera.
     ramp = np.linspace(0.9, 1.05, size, dtype=np.float32)[:, None, None]
-    rgb = np.clip(np.asarray(shade, np.float32)[None, None, :] * ramp, 0, 255)
-    return Image.fromarray(np.broadcast_to(rgb, (size, size, 3)).astype(np.uint8), "RGB")
+    rgb = np.broadcast_to(np.asarray(shade, np.float32)[None, None, :] * ramp, (size, size, 3))
+    if texture:  # blotches and grain, as on a wooden or stone floor
+        rng = np.random.default_rng(seed)
+        blotches = np.asarray(Image.fromarray(rng.uniform(0, 255, (8, 8)).astype(np.uint8)).resize(
+            (size, size), Image.BICUBIC), np.float32) / 255 - 0.5
+        grain = rng.normal(0, 0.25, (size, size)).astype(np.float32)
+        rgb = rgb * (1 + texture * (blotches + grain))[:, :, None]
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+
+
+def _lit(image: Image.Image, light: Light) -> Image.Image:
+    if light == Light():
+        return image
+    size = image.size[0]
+    angle = np.deg2rad(light.direction)
+    axis = np.linspace(-0.5, 0.5, size, dtype=np.float32)
+    ramp = 1 + light.ramp * (np.cos(angle) * axis[None, :] + np.sin(angle) * axis[:, None])
+    rgb = np.asarray(image, np.float32) * ramp[:, :, None] * np.asarray(light.gain, np.float32)
+    return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
 
 
 @lru_cache(maxsize=8192)
@@ -110,7 +127,7 @@ def _shadow(width: int, height: int) -> Image.Image:
 
 def render(scene: Scene, size: int, style: str) -> Image.Image:
     """Draws `scene` as a square RGB image of `size` pixels, its objects in `style`."""
-    image = _floor(size, scene.floor)
+    image = _floor(size, scene.floor, scene.texture, scene.texture_seed)
     for obj in scene.objects:
         glyph = _scaled_sprite(obj.name, style, max(1, round(obj.size * size)))
         glyph = glyph.rotate(obj.angle, resample=Image.BICUBIC, expand=True)
@@ -120,5 +137,5 @@ def render(scene: Scene, size: int, style: str) -> Image.Image:
         sy = round(cy + glyph.height * 0.42 - shadow.height / 2)
         image.paste((0, 0, 0), (sx, sy, sx + shadow.width, sy + shadow.height), shadow)
         image.paste(glyph, (round(cx - glyph.width / 2), round(cy - glyph.height / 2)), glyph)
-    return image
+    return _lit(image, scene.light)
 

@@ -25,9 +25,21 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class Light:
+    """How one photograph of a scene is lit: a colour cast and a brightness ramp across the image."""
+
+    gain: tuple[float, float, float] = (1.0, 1.0, 1.0)  # per-channel multiplier
+    ramp: float = 0.0  # brightness change from one side to the other (fraction)
+    direction: float = 0.0  # of the ramp, degrees
+
+
+@dataclass(frozen=True)
 class Scene:
     floor: tuple[int, int, int]  # RGB shade of the floor
     objects: tuple[Placement, ...]
+    texture: float = 0.0  # contrast of the floor's pattern (0: plain)
+    texture_seed: int = 0
+    light: Light = Light()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -51,6 +63,12 @@ class SceneConfig:
     max_size: float = 0.3
     max_angle: float = 15.0
     max_overlap: float = 0.15  # share of the smaller radius two objects may overlap by
+    max_texture: float = 0.0  # floor pattern contrast, drawn per scene from [0, max_texture]
+    lighting: float = 0.0  # strength of per-photo colour cast and brightness ramp (0: even white light)
+
+    @classmethod
+    def from_params(cls, p: dict) -> "SceneConfig":
+        return cls(**p)
 
 
 def held_out_pairs(n_objects: int, fraction: float, seed: int) -> frozenset[tuple[int, int]]:
@@ -130,7 +148,19 @@ class SceneSampler:
                 shade = self.rng.integers(150, 236)
                 tint = self.rng.integers(-12, 13, size=3)
                 floor = tuple(int(np.clip(shade + t, 0, 255)) for t in tint)
-                return Scene(floor, objects)
+                if not (c.max_texture or c.lighting):  # the plain world draws nothing more: its scenes stay as they were
+                    return Scene(floor, objects)
+                texture = float(self.rng.uniform(0, c.max_texture))
+                return Scene(floor, objects, round(texture, 3), int(self.rng.integers(1 << 31)), self.light())
+
+    def light(self) -> Light:
+        """A photo's lighting: every image of a scene (reference or target) is its own photo."""
+        c = self.config
+        if not c.lighting:
+            return Light()
+        gain = tuple(round(float(v), 3) for v in 1 + c.lighting * self.rng.uniform(-0.35, 0.2, size=3))
+        return Light(gain, round(float(c.lighting * self.rng.uniform(0, 0.6)), 3),
+                     round(float(self.rng.uniform(0, 360)), 1))
 
     def _seed_required_pair(self, count: int) -> tuple[str, ...] | None:
         a, b = sorted(self.required)[self.rng.integers(len(self.required))]
@@ -159,7 +189,7 @@ class SceneSampler:
             objects = self._with_objects(kept, added)
             if objects is None:
                 continue
-            return edit, replace(scene, objects=objects)
+            return edit, replace(scene, objects=objects, light=self.light() if c.lighting else scene.light)
         return None
 
     def _edit_allowed(self, edit: Edit, kept: tuple[Placement, ...]) -> bool:

@@ -1,6 +1,7 @@
 """Builds the synthetic splits in the challenge's format: data.csv + images/, plus scene and query metadata."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from multiprocessing import Pool
@@ -18,6 +19,7 @@ from pipeline.scenes import Scene, SceneConfig, SceneSampler, held_out_pairs
 SPLITS = ("train", "val", "test")
 PLAIN_TWIN = "test_plain"  # the test split's queries in the training wording: the paraphrase gap's baseline
 CSV_COLUMNS = ["query_image", "query_text", "target_image"]
+DISTRACTORS_CSV = "distractors.csv"  # more database images of a split: scenes no query asks for
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class SynthConfig:
     edits_per_reference: tuple[int, int]
     held_out_pair_fraction: float
     style: str  # the artist the splits are drawn by: see pipeline/render.py
+    scene: SceneConfig = SceneConfig()  # how many objects, how large, how they overlap, floors, lighting
+    distractors: float = 0.0  # val/test database: this many distractor scenes per target, besides the targets
     workers: int = 0
 
     @classmethod
@@ -35,6 +39,7 @@ class SynthConfig:
         return cls(seed=int(p["seed"]), image_size=int(p["image_size"]), references=dict(p["references"]),
                    edits_per_reference=tuple(p["edits_per_reference"]),
                    held_out_pair_fraction=float(p["held_out_pair_fraction"]), style=p["style"],
+                   scene=SceneConfig.from_params(p["scene"]), distractors=float(p["distractors"]),
                    workers=int(p.get("workers", 0)))
 
 
@@ -43,8 +48,8 @@ def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> 
     catalog = load_catalog()
     held_out = held_out_pairs(len(catalog), config.held_out_pair_fraction, config.seed)
     if split == "test":
-        return SceneSampler(catalog, rng, SceneConfig(), required=held_out)
-    return SceneSampler(catalog, rng, SceneConfig(), forbidden=held_out)
+        return SceneSampler(catalog, rng, config.scene, required=held_out)
+    return SceneSampler(catalog, rng, config.scene, forbidden=held_out)
 
 
 def sample_split(split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, Scene]], list[dict]]:
@@ -88,6 +93,9 @@ def sample_split(split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, 
                             "plain_text": plain_phrase.text,
                             "plain_add_written": plain_phrase.objects("add", with_determiner=True),
                             "plain_remove_written": plain_phrase.objects("remove", with_determiner=True)})
+    if split != "train":  # drawn last, so they never change a query's scenes
+        for _ in range(math.ceil(config.distractors * len(queries))):
+            images[f"{len(images):06d}.jpg"] = ("distractor", sampler.reference())
     return images, queries
 
 
@@ -95,7 +103,8 @@ def scenes_table(images: dict[str, tuple[str, Scene]]) -> pd.DataFrame:
     return pd.DataFrame([
         {"image": name, "role": role, "floor": list(scene.floor), "objects": list(scene.names),
          "x": [o.x for o in scene.objects], "y": [o.y for o in scene.objects],
-         "size": [o.size for o in scene.objects], "angle": [o.angle for o in scene.objects]}
+         "size": [o.size for o in scene.objects], "angle": [o.angle for o in scene.objects],
+         "texture": scene.texture, "light_gain": list(scene.light.gain), "light_ramp": scene.light.ramp}
         for name, (role, scene) in images.items()
     ])
 
@@ -122,6 +131,9 @@ def write_split(out: Path, split: str, config: SynthConfig) -> None:
             pass
     table = pd.DataFrame(queries)
     table[CSV_COLUMNS].to_csv(out / "data.csv", index=False)
+    distractors = [name for name, (role, _) in images.items() if role == "distractor"]
+    if distractors:
+        pd.DataFrame({"image": distractors}).to_csv(out / DISTRACTORS_CSV, index=False)
     table.to_parquet(out / "queries.parquet", index=False)
     scenes_table(images).to_parquet(out / "scenes.parquet", index=False)
 

@@ -55,6 +55,7 @@ class QuerySet:
     texts: torch.Tensor
     add: torch.Tensor
     remove: torch.Tensor
+    database: np.ndarray  # cache rows of the split's database: its targets and distractors
 
     @property
     def reference_rows(self) -> np.ndarray:
@@ -65,8 +66,16 @@ class QuerySet:
         return self.frame.target_row.to_numpy()
 
     def database_rows(self) -> np.ndarray:
-        """The judge's database: the split's unique target images."""
-        return np.unique(self.target_rows)
+        """The judge's database: the split's unique target images and its distractors."""
+        return np.unique(self.database)
+
+    def reference_groups(self, share: float, seed: int) -> "QuerySet":
+        """The queries of a random `share` of the reference images (whole groups: siblings stay together)."""
+        groups = list(self.frame.groupby("query_image", sort=True).indices.values())
+        chosen = np.random.default_rng(seed).permutation(len(groups))[: max(1, round(share * len(groups)))]
+        index = np.sort(np.concatenate([groups[i] for i in chosen]))
+        frame = self.frame.iloc[index].reset_index(drop=True)
+        return QuerySet(frame, self.texts[index], self.add[index], self.remove[index], frame.target_row.to_numpy())
 
 
 @torch.no_grad()
@@ -81,7 +90,8 @@ def build_query_set(cache: FeatureCache, source: SplitSource, parser: QueryTagge
     frame = frame.assign(add=[p.add for p in parsed], remove=[p.remove for p in parsed],
                          reference_row=rows_of(frame.query_image), target_row=rows_of(frame.target_image))
     add, remove = phrase_sums(parsed, backbone.encode_text, cache.image_embeddings.shape[1])
-    return QuerySet(frame, cache.text_embeddings[frame.query_text.map(text_rows).to_numpy(copy=True)], add, remove)
+    return QuerySet(frame, cache.text_embeddings[frame.query_text.map(text_rows).to_numpy(copy=True)], add, remove,
+                    rows_of(pd.Series(source.database_images(frame), dtype=object)))
 
 
 def reference_group_batches(queries: QuerySet, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:

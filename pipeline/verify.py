@@ -37,11 +37,12 @@ sys.path.insert(0, str(Path.cwd()))
 import numpy as np, pandas as pd
 import generate_embeds
 
-csv_path, images, out, embeddings_out = sys.argv[1:]
+csv_path, database_path, images, out, embeddings_out = sys.argv[1:]
 df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
 for column in ("query_image", "target_image"):
     df[column] = [str(Path(images) / name) for name in df[column]]
-database = pd.DataFrame({"target_image": pd.unique(df.target_image)})
+database = pd.read_csv(database_path, dtype=str, keep_default_na=False)
+database["target_image"] = [str(Path(images) / name) for name in database.target_image]
 started = time.perf_counter()
 db = generate_embeds.encode_database(database)
 database_s = time.perf_counter() - started
@@ -65,19 +66,23 @@ json.dump({"top1": float(hits.mean()), "queries": len(df), "database": len(datab
 class JudgeRun:
     result: dict  # Top-1, timings and sanity checks
     queries: np.ndarray  # one embedding per query row
-    database: np.ndarray  # one embedding per unique target image, in order of first appearance
+    database: np.ndarray  # one embedding per unique target image, in order of first appearance, then distractors
 
 
-def run_like_the_judge(repo: Path, queries: pd.DataFrame, images: Path) -> JudgeRun:
-    """`repo` run on `queries` (challenge columns, names relative to `images`) in a fresh process."""
+def run_like_the_judge(repo: Path, queries: pd.DataFrame, images: Path, distractors: list[str] = ()) -> JudgeRun:
+    """`repo` run on `queries` (challenge columns, names relative to `images`) in a fresh process; its database is
+    the unique targets, then `distractors`."""
     repo, images = repo.resolve(), images.resolve()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         out, csv_path, embeddings = tmp / "result.json", tmp / "data.csv", tmp / "embeddings.npz"
         queries.to_csv(csv_path, index=False)
+        database = pd.DataFrame({"target_image": list(pd.unique(queries.target_image)) + list(distractors)})
+        database.to_csv(tmp / "database.csv", index=False)
         caches = {name: str(tmp / "empty" / name) for name in EMPTY_CACHES}
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | OFFLINE_ENV | caches
-        subprocess.run([sys.executable, "-c", HARNESS, str(csv_path), str(images), str(out), str(embeddings)],
+        subprocess.run([sys.executable, "-c", HARNESS, str(csv_path), str(tmp / "database.csv"), str(images), str(out),
+                        str(embeddings)],
                        cwd=repo, env=env, check=True)
         result = json.loads(out.read_text())
         with np.load(embeddings) as saved:

@@ -7,7 +7,6 @@ import torch
 from pipeline.baselines import Combiner
 from pipeline.experiment import Experiment
 from pipeline.training import Retriever, train_retriever
-from submission_src.model import FusionAdapter
 
 OUT = Path("models/fusion")
 
@@ -17,14 +16,13 @@ def main() -> None:
     config = experiment.params["adapter"]
     train = experiment.queries("train")
     OUT.mkdir(parents=True, exist_ok=True)
-    history = []
-    for name, fusion in (("adapter", FusionAdapter(experiment.dim, config["hidden"])),
-                         ("combiner", Combiner(experiment.dim))):
-        retriever = Retriever(fusion)
-        history += train_retriever(retriever, experiment.cache, train, epochs=config["epochs"],
-                                   batch_size=config["batch_size"], lr=config["lr"],
-                                   weight_decay=config["weight_decay"], seed=config["seed"], desc=name)
-        torch.save(fusion.state_dict(), OUT / f"{name}.pt")
+    adapter, history = experiment.train_adapter(train)
+    torch.save(adapter.fusion.state_dict(), OUT / "adapter.pt")
+    combiner = Retriever(Combiner(experiment.dim))  # the baseline, on the adapter's schedule
+    history += train_retriever(combiner, experiment.cache, train, epochs=config["epochs"],
+                               batch_size=config["batch_size"], lr=config["lr"],
+                               weight_decay=config["weight_decay"], seed=config["seed"], desc="combiner")
+    torch.save(combiner.fusion.state_dict(), OUT / "combiner.pt")
     Path("plots").mkdir(exist_ok=True)
     pd.DataFrame(history).to_csv("plots/train_fusion.csv", index=False)
 

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pipeline.dataset import load_manifest
 from pipeline.verify import check, min_row_cosine, run_like_the_judge
@@ -16,10 +15,10 @@ def main() -> None:
     frame = test.load()
     method = json.loads(Path("metrics/package.json").read_text())["method"]
     expected = json.loads(Path("metrics/eval.json").read_text())["test"][method]["top1"]
-    run = run_like_the_judge(Path("dist/hf_repo"), frame, Path(test.images))
+    run = run_like_the_judge(Path("dist/hf_repo"), frame, Path(test.images), test.distractor_images())
     with np.load("eval/test_embeddings.npz") as pipeline:
         position = {name: i for i, name in enumerate(pipeline["database_images"])}
-        database = pipeline[f"database_{method}"][[position[name] for name in pd.unique(frame.target_image)]]
+        database = pipeline[f"database_{method}"][[position[name] for name in test.database_images(frame)]]
         result = run.result | {"method": method, "evaluate_top1": expected,
                                "min_cosine_queries": min_row_cosine(run.queries, pipeline[f"queries_{method}"]),
                                "min_cosine_database": min_row_cosine(run.database, database)}

@@ -1,6 +1,7 @@
 import itertools
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -134,3 +135,37 @@ def test_split_sizes_follow_params(default_synth_config, split):
     references = default_synth_config.references[split]
     assert sum(role == "reference" for role, _ in images.values()) == references
     assert 2 * references <= len(queries) <= 3 * references
+
+
+def test_realism_knobs_vary_floors_and_lighting_per_photo(small_config):
+    from pipeline.render import render
+    from pipeline.scenes import SceneConfig
+
+    real = replace(small_config, scene=SceneConfig(max_texture=0.4, lighting=0.6, max_overlap=0.3))
+    images, queries = sample_split("val", real)
+    scenes = [scene for _, scene in images.values()]
+    assert all(0 <= s.texture <= 0.4 for s in scenes) and len({s.texture_seed for s in scenes}) > 1
+    reference, target = images[queries[0]["query_image"]][1], images[queries[0]["target_image"]][1]
+    assert reference.floor == target.floor and reference.texture_seed == target.texture_seed
+    assert reference.light != target.light  # another photo of the edited scene
+    plain = replace(reference, texture=0.0, light=type(reference.light)())
+    drawn, flat = (np.asarray(render(s, 96, "openmoji"), np.float32) for s in (reference, plain))
+    assert np.abs(drawn - flat).mean() > 2
+
+
+def test_distractors_join_the_val_and_test_databases_only(small_config, tmp_path):
+    from pipeline.dataset import resolve_source
+
+    config = replace(small_config, references={"train": 2, "val": 3, "test": 3}, distractors=1.0)
+    images, queries = sample_split("val", config)
+    distractors = [name for name, (role, _) in images.items() if role == "distractor"]
+    assert len(distractors) == len(queries)
+    assert not set(distractors) & {q[k] for q in queries for k in ("query_image", "target_image")}
+    assert all(role != "distractor" for role, _ in sample_split("train", config)[0].values())
+    for split in ("train", "val", "test"):
+        write_split(tmp_path / split, split, config)
+    sources = resolve_source(str(tmp_path))
+    assert sources["train"].distractors is None
+    database = sources["test"].database_images()
+    assert database[-len(sources["test"].distractor_images()):] == sources["test"].distractor_images()
+    assert all((tmp_path / "test" / "images" / name).is_file() for name in database)

@@ -86,3 +86,17 @@ def test_tail_training_changes_only_the_tail(tiny_queries):
                     desc="tail")
     changed = {n for n, p in backbone.clip.named_parameters() if not torch.equal(p, before[n])}
     assert changed and changed <= set(tail)
+
+
+def test_a_share_of_reference_groups_keeps_siblings_together(tiny_queries):
+    _, queries, _ = tiny_queries
+    half = queries.reference_groups(0.5, seed=0)
+    groups = queries.frame.groupby("query_image").size()
+    chosen = half.frame.query_image.unique()
+    assert len(chosen) == round(0.5 * len(groups))
+    assert len(half.frame) == groups[chosen].sum()  # every sibling of a chosen reference, no other query
+    assert half.add.shape[0] == half.texts.shape[0] == len(half.frame)
+    again = queries.reference_groups(0.5, seed=0)
+    assert again.frame.equals(half.frame) and torch.equal(again.add, half.add)
+    row = queries.frame.index[queries.frame.query_image == chosen[0]][0]
+    torch.testing.assert_close(half.add[half.frame.query_image.to_numpy() == chosen[0]][0], queries.add[row])
