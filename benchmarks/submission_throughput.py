@@ -47,6 +47,7 @@ def write_images(folder: Path, count: int, size: tuple[int, int]) -> list[str]:
 
 def build_random_repo(folder: Path, model: str) -> Path:
     """A repo of `model` with random weights, an untrained adapter and an untrained tagger (speed only)."""
+    folder.mkdir(parents=True, exist_ok=True)
     spec = FeatureSpec(model, None, tail_blocks=1)
     shipment = Shipment("arithmetic", "a benchmark", FusionAdapter(model_config(model)["embed_dim"], 512).state_dict(),
                         {}, 0)

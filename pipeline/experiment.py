@@ -8,7 +8,7 @@ import torch
 
 from pipeline.dataset import load_manifest, manifest_fingerprint
 from pipeline.features import CACHE_ROOT, FeatureSpec
-from pipeline.params import load_params
+from pipeline.params import load_params, resolve_device
 from pipeline.training import FeatureCache, QuerySet, Retriever, build_query_set, train_retriever
 from submission_src.model import Backbone, FusionAdapter, QueryTagger
 
@@ -38,29 +38,38 @@ class Experiment:
         return build_query_set(self.cache, load_manifest()[split], self.parser, self.backbone)
 
     @property
+    def device(self) -> str:
+        return resolve_device(self.params["device"])
+
+    @property
     def dim(self) -> int:
         return self.cache.image_embeddings.shape[1]
 
-    def train_adapter(self, queries: QuerySet, desc: str = "adapter") -> tuple[Retriever, list[dict]]:
-        """A fusion adapter trained on frozen cached features (params `adapter`)."""
-        config = self.params["adapter"]
-        retriever = Retriever(FusionAdapter(self.dim, config["hidden"]))
-        history = train_retriever(retriever, self.cache, queries, epochs=config["epochs"],
-                                  batch_size=config["batch_size"], lr=config["lr"],
-                                  weight_decay=config["weight_decay"], seed=config["seed"], desc=desc)
-        return retriever, history
+    def train_adapter(self, queries: QuerySet, desc: str = "adapter", schedule: dict | None = None,
+                      features=None, max_batches: int | None = None) -> tuple[Retriever, list[dict]]:
+        """A fusion adapter trained on frozen features: the cache, or `features` (anything with its methods);
+        `schedule`: epochs, batch_size, lr, weight_decay, seed (default: params `adapter`)."""
+        retriever = Retriever(FusionAdapter(self.dim, self.params["adapter"]["hidden"]))
+        return retriever, self._train(retriever, queries, schedule or self.params["adapter"], desc, features,
+                                      max_batches)
 
-    def train_adapter_tail(self, queries: QuerySet, desc: str = "adapter_tail") -> tuple[Retriever, list[dict]]:
-        """A fusion adapter and the last K visual units, jointly, on cached activations (params `tail`); the tail
-        starts from the pretrained weights every time (a backbone of its own)."""
-        config, blocks = self.params["tail"], self.spec.tail_blocks
+    def train_adapter_tail(self, queries: QuerySet, desc: str = "adapter_tail", schedule: dict | None = None,
+                           features=None, max_batches: int | None = None) -> tuple[Retriever, list[dict]]:
+        """A fusion adapter and the last K visual units, jointly, on cached activations (default schedule: params
+        `tail`); the tail starts from the pretrained weights every time (a backbone of its own)."""
+        blocks = self.spec.tail_blocks
         backbone = self.spec.load_backbone().eval()  # batch-norm statistics stay frozen; only tail weights learn
         for param in backbone.parameters():
             param.requires_grad_(False)
         for param in backbone.tail_parameters(blocks).values():
             param.requires_grad_(True)
         retriever = Retriever(FusionAdapter(self.dim, self.params["adapter"]["hidden"]), backbone, blocks)
-        history = train_retriever(retriever, self.cache, queries, epochs=config["epochs"],
-                                  batch_size=config["batch_size"], lr=config["lr"],
-                                  weight_decay=config["weight_decay"], seed=config["seed"], desc=desc)
-        return retriever, history
+        return retriever, self._train(retriever, queries, schedule or self.params["tail"], desc, features,
+                                      max_batches)
+
+    def _train(self, retriever: Retriever, queries: QuerySet, schedule: dict, desc: str, features,
+               max_batches: int | None) -> list[dict]:
+        return train_retriever(retriever, self.cache if features is None else features, queries,
+                               epochs=schedule["epochs"], batch_size=schedule["batch_size"], lr=schedule["lr"],
+                               weight_decay=schedule["weight_decay"], seed=schedule["seed"], desc=desc,
+                               max_batches=max_batches, device=self.device)

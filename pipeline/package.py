@@ -15,7 +15,7 @@ from pipeline.features import FeatureSpec
 from pipeline.tagging import TaggerConfig
 from submission_src.model import Backbone, FusionAdapter, build_clip
 
-SOURCE = Path("submission_src")
+SOURCE = Path(__file__).resolve().parents[1] / "submission_src"
 SHIPPED_CODE = ("model.py", "generate_embeds.py")
 SIZE_LIMIT = 4_000_000_000  # the judge's "4 GB", read strictly: 10^9 bytes, not GiB
 TOKENIZER_DIR = "tokenizer"

@@ -114,7 +114,7 @@ def contrastive_loss(queries: torch.Tensor, targets: torch.Tensor, references: t
     """InfoNCE of each query against the batch's targets (siblings among them) and its own reference image."""
     candidates = torch.cat([targets, references])
     logits = logit_scale.exp() * queries @ candidates.T
-    return F.cross_entropy(logits, torch.arange(len(queries)))
+    return F.cross_entropy(logits, torch.arange(len(queries), device=logits.device))
 
 
 class Retriever(nn.Module):
@@ -125,27 +125,35 @@ class Retriever(nn.Module):
         self.fusion, self.backbone, self.tail_blocks = fusion, backbone, tail_blocks
         self.logit_scale = nn.Parameter(torch.tensor(np.log(20.0), dtype=torch.float32))
 
+    @property
+    def device(self) -> torch.device:
+        return self.logit_scale.device
+
     def embed_images(self, cache: FeatureCache, rows: np.ndarray) -> torch.Tensor:
         if self.backbone is None:
-            return cache.embeddings(rows)
-        activations = cache.tail_inputs(rows)
+            return cache.embeddings(rows).to(self.device, non_blocking=True)
+        activations = cache.tail_inputs(rows).to(self.device, non_blocking=True)
         if activations.ndim == 4:
             activations = activations.contiguous(memory_format=torch.channels_last)
         return F.normalize(self.backbone.tail(activations, self.tail_blocks).float(), dim=-1)
 
     def fuse(self, references: torch.Tensor, queries: QuerySet, index: np.ndarray) -> torch.Tensor:
-        return self.fusion(references, queries.add[index], queries.remove[index], queries.texts[index])
+        return self.fusion(references, *(t[index].to(self.device, non_blocking=True)
+                                         for t in (queries.add, queries.remove, queries.texts)))
 
     def embed_queries(self, cache: FeatureCache, queries: QuerySet, index: np.ndarray) -> torch.Tensor:
         return self.fuse(self.embed_images(cache, queries.reference_rows[index]), queries, index)
 
 
 def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: int, batch_size: int, lr: float,
-                    weight_decay: float, seed: int, desc: str, max_batches: int | None = None) -> list[dict]:
-    """Trains in place; `cache` is a FeatureCache or anything with its `embeddings`/`tail_inputs` methods.
+                    weight_decay: float, seed: int, desc: str, max_batches: int | None = None,
+                    device: str = "cpu") -> list[dict]:
+    """Trains in place on `device` (the cache stays in host memory; each batch moves once); `cache` is a
+    FeatureCache or anything with its `embeddings`/`tail_inputs` methods.
 
     `max_batches` stops each epoch early (for timing); its history then holds the scaled full-epoch seconds.
     """
+    retriever.to(device)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     params = [p for p in retriever.parameters() if p.requires_grad]
@@ -162,7 +170,7 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
         losses = []
         epoch_started = time.time()
         for index in tqdm(batches[:max_batches], desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch", leave=False):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=retriever.backbone is not None):
+            with torch.autocast(retriever.device.type, dtype=torch.bfloat16, enabled=retriever.backbone is not None):
                 reference = retriever.embed_images(cache, queries.reference_rows[index])
                 query = retriever.fuse(reference, queries, index)
                 target = retriever.embed_images(cache, queries.target_rows[index])
@@ -193,11 +201,11 @@ def rank_queries(query_embeddings: torch.Tensor, database: torch.Tensor, databas
 
 @torch.no_grad()
 def embed_all(retriever: Retriever, cache: FeatureCache, queries: QuerySet, batch_size: int = 512):
-    """Query embeddings of every query and the database embeddings of the split."""
+    """Query embeddings of every query and the database embeddings of the split, in host memory."""
     rows = queries.database_rows()
     database = torch.cat([retriever.embed_images(cache, rows[i: i + batch_size])
                           for i in range(0, len(rows), batch_size)])
     index = np.arange(len(queries.frame))
     query = torch.cat([retriever.embed_queries(cache, queries, index[i: i + batch_size])
                        for i in range(0, len(index), batch_size)])
-    return query, database, rows
+    return query.cpu(), database.cpu(), rows

@@ -62,7 +62,7 @@ def main() -> None:
         detail = queries.frame[["query_image", "query_text", "target_image", "add", "remove"]].copy()
         metrics[split], shippable = {}, {}
         for name, retriever in methods.items():
-            query, database, rows = embed_all(retriever, experiment.cache, queries)
+            query, database, rows = embed_all(retriever.to(experiment.device), experiment.cache, queries)
             ranks, top = rank_queries(query, database, rows, queries.target_rows)
             metrics[split][name] = {"top1": float(np.mean(ranks == 0)), "top5": float(np.mean(ranks < 5)),
                                     "mrr": float(np.mean(1 / (ranks + 1)))}

@@ -1,12 +1,10 @@
 """DVC stage `features`: runs the frozen backbone once over every image and text into cache/<key>/."""
 import json
 
-import torch
-
 from pipeline.dataset import load_manifest, manifest_fingerprint
 from pipeline.features import CACHE_ROOT, FeatureSpec, extract, image_table, text_table
 from pipeline.package import check_repo_fits
-from pipeline.params import load_params
+from pipeline.params import load_params, resolve_device
 from pipeline.tagging import TaggerConfig
 from submission_src.model import model_config
 
@@ -21,7 +19,7 @@ def main() -> None:
     backbone.check_tail(spec.tail_blocks)
     key = spec.key(backbone, manifest_fingerprint())
     splits = load_manifest()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(params["device"])
     store = extract(backbone, spec, image_table(splits), text_table(splits), CACHE_ROOT / key,
                     chunk=params["features"]["chunk"], workers=params["features"]["decode_workers"], device=device)
     (CACHE_ROOT / "current.json").write_text(json.dumps({"key": key, "store": str(store)}) + "\n")

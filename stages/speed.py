@@ -11,8 +11,7 @@ import numpy as np
 import torch
 
 from pipeline.experiment import Experiment
-from pipeline.training import Retriever, train_retriever
-from submission_src.model import Backbone, FusionAdapter, load_rgb
+from submission_src.model import Backbone, load_rgb
 
 TIMED_BATCHES = 6
 
@@ -24,7 +23,8 @@ class LiveFeatures:
         self.backbone, self.paths, self.tail_blocks = backbone, paths, tail_blocks
 
     def _pixels(self, rows: np.ndarray) -> torch.Tensor:
-        return torch.stack([self.backbone.preprocess(load_rgb(p)[0]) for p in self.paths[rows]])
+        pixels = torch.stack([self.backbone.preprocess(load_rgb(p)[0]) for p in self.paths[rows]])
+        return pixels.to(self.backbone.device, non_blocking=True)
 
     @torch.no_grad()
     def embeddings(self, rows: np.ndarray) -> torch.Tensor:
@@ -36,18 +36,11 @@ class LiveFeatures:
 
 
 def epoch_seconds(experiment: Experiment, features, queries, with_tail: bool, max_batches: int | None) -> float:
+    """One epoch's seconds (scaled from `max_batches`), training from `features`: the cache or live images."""
     config = experiment.params["tail" if with_tail else "adapter"]
-    backbone = None
-    if with_tail:
-        backbone = experiment.spec.load_backbone().eval()
-        for p in backbone.parameters():
-            p.requires_grad_(False)
-        for p in backbone.tail_parameters(experiment.spec.tail_blocks).values():
-            p.requires_grad_(True)
-    retriever = Retriever(FusionAdapter(experiment.dim, experiment.params["adapter"]["hidden"]), backbone,
-                          experiment.spec.tail_blocks)
-    history = train_retriever(retriever, features, queries, epochs=1, batch_size=config["batch_size"],
-                              lr=config["lr"], weight_decay=0.0, seed=0, desc="timing", max_batches=max_batches)
+    schedule = {**config, "epochs": 1, "weight_decay": 0.0, "seed": 0}
+    train = experiment.train_adapter_tail if with_tail else experiment.train_adapter
+    _, history = train(queries, desc="timing", schedule=schedule, features=features, max_batches=max_batches)
     return history[0]["epoch_seconds"]
 
 
@@ -55,7 +48,8 @@ def main() -> None:
     experiment = Experiment.load()
     queries = experiment.queries("train")
     experiment.cache.tail_inputs(queries.reference_rows[:1])  # the one-time read of the store stays out of the timing
-    live = LiveFeatures(experiment.backbone, experiment.cache.images.path.to_numpy(), experiment.spec.tail_blocks)
+    live = LiveFeatures(experiment.backbone.to(experiment.device), experiment.cache.images.path.to_numpy(),
+                        experiment.spec.tail_blocks)
     speed = {
         "adapter_epoch_s_cached": epoch_seconds(experiment, experiment.cache, queries, False, None),
         "adapter_epoch_s_backbone": epoch_seconds(experiment, live, queries, False, TIMED_BATCHES),
@@ -64,7 +58,7 @@ def main() -> None:
     }
     speed["adapter_speedup"] = speed["adapter_epoch_s_backbone"] / speed["adapter_epoch_s_cached"]
     speed["tail_speedup"] = speed["tail_epoch_s_full"] / speed["tail_epoch_s_cached"]
-    speed["device"] = "cpu"
+    speed["device"] = experiment.device
     speed["torch_threads"] = torch.get_num_threads()
     Path("metrics").mkdir(exist_ok=True)
     Path("metrics/speed.json").write_text(json.dumps(speed, indent=2) + "\n")

@@ -21,7 +21,8 @@ def main() -> None:
     combiner = Retriever(Combiner(experiment.dim))  # the baseline, on the adapter's schedule
     history += train_retriever(combiner, experiment.cache, train, epochs=config["epochs"],
                                batch_size=config["batch_size"], lr=config["lr"],
-                               weight_decay=config["weight_decay"], seed=config["seed"], desc="combiner")
+                               weight_decay=config["weight_decay"], seed=config["seed"], desc="combiner",
+                               device=experiment.device)
     torch.save(combiner.fusion.state_dict(), OUT / "combiner.pt")
     Path("plots").mkdir(exist_ok=True)
     pd.DataFrame(history).to_csv("plots/train_fusion.csv", index=False)

@@ -100,3 +100,14 @@ def test_a_share_of_reference_groups_keeps_siblings_together(tiny_queries):
     assert again.frame.equals(half.frame) and torch.equal(again.add, half.add)
     row = queries.frame.index[queries.frame.query_image == chosen[0]][0]
     torch.testing.assert_close(half.add[half.frame.query_image.to_numpy() == chosen[0]][0], queries.add[row])
+
+
+def test_device_auto_is_the_cpu_here_and_a_missing_gpu_is_named(monkeypatch):
+    from pipeline.params import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
+    with pytest.raises(SystemExit, match="no GPU"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"

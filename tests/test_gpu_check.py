@@ -1,0 +1,27 @@
+"""The device check runs end to end — here on the CPU, with a tiny model and a few images — and writes one JSON
+with every figure it promises."""
+import json
+import shutil
+from pathlib import Path
+
+from benchmarks import gpu_check
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_check_writes_every_figure(tiny, small_split, tmp_path, monkeypatch):
+    _, spec, _ = tiny
+    for split in ("train", "test"):  # the synthetic splits it reads, in a project folder of its own
+        shutil.copytree(small_split, tmp_path / "data" / "synth" / split)
+    shutil.copy2(ROOT / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["gpu_check", "--model", spec.model, "--images", "48", "--out", "check.json"])
+    gpu_check.main()
+    result = json.loads(Path("check.json").read_text())
+    assert result["features"]["img_s"] > 0 and result["features"]["images"] >= 24
+    assert {"adapter_speedup", "tail_speedup", "adapter_epoch_s_cached", "tail_epoch_s_recomputed"} <= set(
+        result["training"])
+    assert result["training"]["adapter_speedup"] > 1  # reading cached embeddings beats decoding and encoding
+    submission = result["submission"]
+    assert submission["end_to_end_img_s"] > 0 and submission["images_per_10_min"] > 0
+    assert 0 < submission["end_to_end_vs_encode_only"]
