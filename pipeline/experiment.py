@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from pipeline.dataset import load_manifest, manifest_fingerprint
-from pipeline.features import CACHE_ROOT, FeatureSpec
+from pipeline.dataset import load_manifest
+from pipeline.features import CACHE_ROOT, FeatureSpec, data_fingerprint
 from pipeline.params import load_params, resolve_device
 from pipeline.training import FeatureCache, QuerySet, Retriever, build_query_set, train_retriever
 from submission_src.model import Backbone, FusionAdapter, QueryTagger
@@ -30,7 +30,7 @@ class Experiment:
         backbone = spec.load_backbone().eval()
         for p in backbone.parameters():
             p.requires_grad_(False)
-        cache = FeatureCache.open(CACHE_ROOT / spec.key(backbone, manifest_fingerprint()))
+        cache = FeatureCache.open(CACHE_ROOT / spec.key(backbone, data_fingerprint()))
         parser = QueryTagger.from_saved(torch.load(TAGGER_PATH, weights_only=True))
         return cls(params, spec, backbone, cache, parser)
 

@@ -2,8 +2,8 @@
 
 `cache/<key>/features.zarr` holds image embeddings, the visual activations entering the last K blocks (so the
 tail can be retrained without the rest of the tower) and text embeddings; `images.parquet` and `texts.parquet`
-beside it say which row is which. `<key>` hashes architecture, weights, preprocessing, K and the dataset's
-fingerprint, so a changed backbone or dataset never reads stale features. The store is built under a `.partial`
+beside it say which row is which. `<key>` hashes architecture, weights, preprocessing, K, the dataset's
+fingerprint and the text table, so a changed backbone or dataset never reads stale features. The store is built under a `.partial`
 name in whole chunks, with progress recorded after each; a killed run resumes at the first chunk not recorded,
 and the finished store appears by one atomic rename, so a reader never sees it half written.
 """
@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pipeline.catalog import load_catalog
-from pipeline.dataset import SplitSource, manifest_fingerprint
+from pipeline.dataset import SplitSource, load_manifest, manifest_fingerprint
 from submission_src.model import Backbone, load_rgb, object_phrase
 
 CACHE_ROOT = Path("cache")
@@ -53,7 +53,7 @@ class FeatureSpec:
 
     def key(self, backbone: Backbone, data: str = "") -> str:
         """A hash of everything that changes the features: architecture, weights, preprocessing, K and the data
-        (`data`: the dataset's fingerprint, which covers the query texts too)."""
+        (`data`: `data_fingerprint()`, the dataset's and the text table's)."""
         digest = hashlib.sha256()
         architecture = Path(self.model).read_text() if self.model.endswith(".json") else self.model
         weights = _file_digest(self.weights) if self.weights and Path(self.weights).is_file() else self.weights
@@ -95,6 +95,13 @@ def text_table(splits: dict[str, SplitSource]) -> pd.DataFrame:
     table = table.drop_duplicates("text").reset_index(drop=True)
     table["row"] = np.arange(len(table))
     return table
+
+
+def data_fingerprint() -> str:
+    """What the cache's key takes from the data: the dataset stage's fingerprint (rows and image bytes) and the
+    text table it embeds (query texts and the catalog's object phrases, which the data does not fix)."""
+    texts = "\n".join(text_table(load_manifest()).text)
+    return hashlib.sha1(f"{manifest_fingerprint()}\0{texts}".encode()).hexdigest()
 
 
 class ImageFiles(Dataset):
@@ -181,7 +188,7 @@ def open_cache(key: str | None = None, root: Path = CACHE_ROOT) -> tuple[pd.Data
         from pipeline.params import load_params
 
         spec = FeatureSpec.from_params(load_params())
-        key = spec.key(spec.load_backbone(), manifest_fingerprint())
+        key = spec.key(spec.load_backbone(), data_fingerprint())
     out_dir = root / key
     store = zarr.open_group(out_dir / STORE_NAME, mode="r")
     images = pd.read_parquet(out_dir / "images.parquet")

@@ -1,8 +1,8 @@
 """DVC stage `features`: runs the frozen backbone once over every image and text into cache/<key>/."""
 import json
 
-from pipeline.dataset import load_manifest, manifest_fingerprint
-from pipeline.features import CACHE_ROOT, FeatureSpec, extract, image_table, text_table
+from pipeline.dataset import load_manifest
+from pipeline.features import CACHE_ROOT, FeatureSpec, data_fingerprint, extract, image_table, text_table
 from pipeline.package import check_repo_fits
 from pipeline.params import load_params, resolve_device
 from pipeline.tagging import TaggerConfig
@@ -17,7 +17,7 @@ def main() -> None:
     print(f"features: the submission will be about {predicted / 1e9:.2f} GB")
     backbone = spec.load_backbone()
     backbone.check_tail(spec.tail_blocks)
-    key = spec.key(backbone, manifest_fingerprint())
+    key = spec.key(backbone, data_fingerprint())
     splits = load_manifest()
     device = resolve_device(params["device"])
     store = extract(backbone, spec, image_table(splits), text_table(splits), CACHE_ROOT / key,

@@ -13,8 +13,7 @@ import pandas as pd
 import torch
 import zarr
 
-from pipeline.dataset import manifest_fingerprint
-from pipeline.features import STORE_NAME, FeatureSpec, extract, image_table, text_table
+from pipeline.features import STORE_NAME, FeatureSpec, data_fingerprint, extract, image_table, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,14 +107,32 @@ def test_key_isolates_backbones(tiny, tmp_path):
     assert spec.key(backbone, data="fingerprint A") != spec.key(backbone, data="fingerprint B")
 
 
+def test_data_fingerprint_follows_the_text_table(tiny, tmp_path, monkeypatch):
+    """The object phrases come from the catalog, not the data: a changed catalog is other features too."""
+    import pipeline.features as features
+
+    _, _, splits = tiny
+    test = splits["test"]
+    monkeypatch.chdir(tmp_path)
+    Path("data").mkdir()
+    Path("data/dataset.json").write_text(json.dumps({"splits": {"test": {
+        "csv": test.csv, "images": test.images, "holdout": None, "fingerprint": "abc"}}}))
+    before = features.data_fingerprint()
+    catalog = features.load_catalog()
+    monkeypatch.setattr(features, "load_catalog", lambda: catalog[:-1])
+    assert features.data_fingerprint() != before
+
+
 def test_readme_snippet_runs(tiny, tmp_path, monkeypatch):
     folder, spec, splits = tiny
     (tmp_path / "params.yaml").write_text(json.dumps({
         "backbone": {"model": spec.model, "pretrained": spec.pretrained}, "features": {"tail_blocks": 1}}))
     monkeypatch.chdir(tmp_path)
     Path("data").mkdir()
-    Path("data/dataset.json").write_text(json.dumps({"splits": {"test": {"fingerprint": "abc"}}}))
-    _extract(spec, splits, Path("cache") / spec.key(spec.load_backbone(), manifest_fingerprint()))
+    test = splits["test"]
+    Path("data/dataset.json").write_text(json.dumps({"splits": {"test": {
+        "csv": test.csv, "images": test.images, "holdout": None, "fingerprint": "abc"}}}))
+    _extract(spec, splits, Path("cache") / spec.key(spec.load_backbone(), data_fingerprint()))
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Inspect the cache with pandas", 1)[1]
     snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
