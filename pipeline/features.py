@@ -3,14 +3,16 @@
 `cache/<key>/features.zarr` holds image embeddings, the visual activations entering the last K blocks (so the
 tail can be retrained without the rest of the tower) and text embeddings; `images.parquet` and `texts.parquet`
 beside it say which row is which. `<key>` hashes architecture, weights, preprocessing, K, the dataset's
-fingerprint and the text table, so a changed backbone or dataset never reads stale features. The store is built under a `.partial`
-name in whole chunks, with progress recorded after each; a killed run resumes at the first chunk not recorded,
-and the finished store appears by one atomic rename, so a reader never sees it half written.
+fingerprint and the text table, so a changed backbone or dataset never reads stale features. The store is built
+under a `.partial` name in whole chunks, each leaving a marker when written (by one process, or by the ranks of a
+torchrun job); a killed run resumes at the chunks without one, and the finished store appears by one atomic
+rename, so a reader never sees it half written.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -115,33 +117,35 @@ class ImageFiles(Dataset):
         return self.preprocess(load_rgb(self.paths[i])[0])
 
 
-def _write_progress(path: Path, done: int) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"images_done": done}))
-    os.replace(tmp, path)
+def _barrier(world_size: int) -> None:
+    if world_size > 1:
+        torch.distributed.barrier()
 
 
 @torch.no_grad()
 def extract(backbone: Backbone, spec: FeatureSpec, images: pd.DataFrame, texts: pd.DataFrame, out_dir: Path,
-            chunk: int = 256, workers: int = 2, device: str = "cpu") -> Path:
-    """Builds (or resumes) `out_dir/features.zarr`; returns its path."""
+            chunk: int = 256, workers: int = 2, device: str = "cpu", rank: int = 0, world_size: int = 1) -> Path:
+    """Builds (or resumes) `out_dir/features.zarr`; returns its path.
+
+    With `world_size` > 1 (torchrun: a process group must be initialised) rank r encodes chunks r, r + W, … into
+    the same arrays — a shared filesystem for several nodes — and rank 0 finalises. Each finished chunk leaves a
+    marker, so a killed run, with any number of ranks, resumes at the chunks without one.
+    """
     final, partial = out_dir / STORE_NAME, out_dir / (STORE_NAME + ".partial")
     if final.exists():
         return final
-    out_dir.mkdir(parents=True, exist_ok=True)
-    progress_path = out_dir / "progress.json"
+    done_dir = out_dir / "chunks_done"
     half = device.startswith("cuda")
     backbone = backbone.to(device).eval()
     if half:
         backbone = backbone.half()
     dtype = np.float16 if half else np.float32
-    probe = backbone.preprocess(Image.new("RGB", (32, 32))).unsqueeze(0).to(device, torch.float16 if half else None)
-    activation_shape = tuple(backbone.trunk(probe, spec.tail_blocks).shape[1:])
-    embed_dim = backbone.clip.encode_image(probe).shape[1]
-
-    done = json.loads(progress_path.read_text())["images_done"] if progress_path.exists() and partial.exists() else 0
-    if done == 0:
+    if rank == 0 and not (partial.exists() and done_dir.exists()):
+        probe = backbone.preprocess(Image.new("RGB", (32, 32))).unsqueeze(0).to(device, torch.float16 if half else None)
+        activation_shape = tuple(backbone.trunk(probe, spec.tail_blocks).shape[1:])
+        embed_dim = backbone.clip.encode_image(probe).shape[1]
         shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(done_dir, ignore_errors=True)
         store = zarr.open_group(partial, mode="w")
         store.create_array("image_embeddings", shape=(len(images), embed_dim), chunks=(chunk, embed_dim), dtype=dtype)
         store.create_array("tail_inputs", shape=(len(images), *activation_shape),
@@ -149,33 +153,40 @@ def extract(backbone: Backbone, spec: FeatureSpec, images: pd.DataFrame, texts: 
         store.create_array("text_embeddings", shape=(len(texts), embed_dim), chunks=(4096, embed_dim), dtype=dtype)
         store.attrs.update({"tail_blocks": spec.tail_blocks, "model": spec.model, "pretrained": spec.pretrained,
                             "complete": False})
+        done_dir.mkdir()
+    _barrier(world_size)
     store = zarr.open_group(partial, mode="r+")
 
-    loader = DataLoader(ImageFiles(images.path.tolist()[done:], backbone.preprocess), batch_size=chunk,
+    chunks = [c for c in range(rank, math.ceil(len(images) / chunk), world_size)
+              if not (done_dir / str(c)).exists()]
+    rows = [row for c in chunks for row in range(c * chunk, min(len(images), (c + 1) * chunk))]
+    # Batches are whole chunks: every chunk but the last of the store is full, and that one comes last here.
+    loader = DataLoader(ImageFiles(images.path.iloc[rows].tolist(), backbone.preprocess), batch_size=chunk,
                         num_workers=workers, pin_memory=half)
     started = time.time()
-    bar = tqdm(total=len(images), initial=done, desc="features: images", unit="img")
-    for pixels in loader:
+    bar = tqdm(total=len(rows), desc=f"features: images (rank {rank}/{world_size})", unit="img")
+    for c, pixels in zip(chunks, loader):
         pixels = pixels.to(device, torch.float16 if half else torch.float32, non_blocking=True)
         activations = backbone.trunk(pixels, spec.tail_blocks)
         embeddings = torch.nn.functional.normalize(backbone.tail(activations, spec.tail_blocks).float(), dim=-1)
-        end = done + len(pixels)
-        store["tail_inputs"][done:end] = activations.cpu().numpy().astype(dtype)
-        store["image_embeddings"][done:end] = embeddings.cpu().numpy().astype(dtype)
-        done = end
-        _write_progress(progress_path, done)
+        start = c * chunk
+        store["tail_inputs"][start: start + len(pixels)] = activations.cpu().numpy().astype(dtype)
+        store["image_embeddings"][start: start + len(pixels)] = embeddings.cpu().numpy().astype(dtype)
+        (done_dir / str(c)).touch()
         bar.update(len(pixels))
-        bar.set_postfix(img_per_s=f"{(bar.n - bar.initial) / (time.time() - started):.1f}")
+        bar.set_postfix(img_per_s=f"{bar.n / (time.time() - started):.1f}")
     bar.close()
-
-    for start in tqdm(range(0, len(texts), 512), desc="features: texts", unit="batch"):
-        batch = texts.text.iloc[start: start + 512].tolist()
-        store["text_embeddings"][start: start + len(batch)] = backbone.encode_text(batch).float().cpu().numpy()
-    images.to_parquet(out_dir / "images.parquet", index=False)
-    texts.to_parquet(out_dir / "texts.parquet", index=False)
-    store.attrs["complete"] = True
-    os.replace(partial, final)
-    progress_path.unlink(missing_ok=True)
+    _barrier(world_size)
+    if rank == 0:
+        for start in tqdm(range(0, len(texts), 512), desc="features: texts", unit="batch"):
+            batch = texts.text.iloc[start: start + 512].tolist()
+            store["text_embeddings"][start: start + len(batch)] = backbone.encode_text(batch).float().cpu().numpy()
+        images.to_parquet(out_dir / "images.parquet", index=False)
+        texts.to_parquet(out_dir / "texts.parquet", index=False)
+        store.attrs["complete"] = True
+        os.replace(partial, final)
+        shutil.rmtree(done_dir)
+    _barrier(world_size)
     return final
 
 

@@ -1,5 +1,12 @@
-"""DVC stage `features`: runs the frozen backbone once over every image and text into cache/<key>/."""
+"""DVC stage `features`: runs the frozen backbone once over every image and text into cache/<key>/.
+
+One process by default; under torchrun (`torchrun --nproc-per-node N -m stages.features`, and `--nnodes` with the
+repository on a shared filesystem) each rank encodes its share of the chunks on its own GPU and rank 0 finalises.
+"""
 import json
+import os
+
+import torch
 
 from pipeline.dataset import load_manifest
 from pipeline.features import CACHE_ROOT, FeatureSpec, data_fingerprint, extract, image_table, text_table
@@ -14,16 +21,28 @@ def main() -> None:
     spec = FeatureSpec.from_params(params)
     predicted = check_repo_fits(model_config(spec.model), TaggerConfig.from_params(params["parser"]),
                                 params["adapter"]["hidden"], spec.model)
-    print(f"features: the submission will be about {predicted / 1e9:.2f} GB")
+    device = resolve_device(params["device"])
+    rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if rank == 0:
+        print(f"features: the submission will be about {predicted / 1e9:.2f} GB")
+    if world_size > 1:  # launched by torchrun: one GPU per local rank, or gloo on CPUs
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        if device.startswith("cuda"):
+            device = f"cuda:{local}"
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     backbone = spec.load_backbone()
     backbone.check_tail(spec.tail_blocks)
     key = spec.key(backbone, data_fingerprint())
     splits = load_manifest()
-    device = resolve_device(params["device"])
     store = extract(backbone, spec, image_table(splits), text_table(splits), CACHE_ROOT / key,
-                    chunk=params["features"]["chunk"], workers=params["features"]["decode_workers"], device=device)
-    (CACHE_ROOT / "current.json").write_text(json.dumps({"key": key, "store": str(store)}) + "\n")
-    print(f"features: {store}")
+                    chunk=params["features"]["chunk"], workers=params["features"]["decode_workers"], device=device,
+                    rank=rank, world_size=world_size)
+    if rank == 0:
+        (CACHE_ROOT / "current.json").write_text(json.dumps({"key": key, "store": str(store)}) + "\n")
+        print(f"features: {store}")
+    if world_size > 1:
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

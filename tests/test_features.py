@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import re
 import signal
@@ -76,22 +77,69 @@ def test_resume_after_sigkill_equals_a_clean_run(tiny, tmp_path, small_split):
     proc = subprocess.Popen([sys.executable, "-c", KILLABLE, spec.model, spec.pretrained,
                              str(small_split / "data.csv"), str(small_split / "images"), str(out)],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    progress = out / "progress.json"
+    done = out / "chunks_done"
     deadline = time.time() + 120
     while time.time() < deadline:
-        if progress.exists() and json.loads(progress.read_text())["images_done"] >= 24:
+        if done.is_dir() and len(list(done.iterdir())) >= 3:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / STORE_NAME).exists(), "the killed run must not leave a finished-looking store"
-    done_before = json.loads(progress.read_text())["images_done"]
-    assert 0 < done_before < len(image_table(splits))
+    assert 0 < len(list(done.iterdir())) < len(image_table(splits)) / 8
 
     resumed = zarr.open_group(_extract(spec, splits, out, chunk=8), mode="r")
     clean = zarr.open_group(_extract(spec, splits, tmp_path / "clean", chunk=8), mode="r")
     for name in ("image_embeddings", "tail_inputs", "text_embeddings"):
         np.testing.assert_array_equal(resumed[name][:], clean[name][:])
+
+
+RANK = textwrap.dedent("""
+    import sys, torch
+    from pathlib import Path
+    from pipeline.dataset import SplitSource
+    from pipeline.features import FeatureSpec, extract, image_table, text_table
+    rank, world, rendezvous, model, weights, csv, images_dir, out, fail_after = sys.argv[1:]
+    from datetime import timedelta
+    torch.distributed.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=int(rank),
+                                         world_size=int(world), timeout=timedelta(seconds=60))
+    spec = FeatureSpec(model, weights, tail_blocks=1)
+    backbone = spec.load_backbone()
+    if int(fail_after) >= 0:  # this rank dies after that many images, as a killed process would
+        seen, encode = [0], backbone.preprocess
+        def dying(image):
+            seen[0] += 1
+            if seen[0] > int(fail_after):
+                import os; os._exit(1)
+            return encode(image)
+        backbone.preprocess = dying
+    splits = {"test": SplitSource(csv, images_dir)}
+    extract(backbone, spec, image_table(splits), text_table(splits), Path(out), chunk=8, workers=0,
+            rank=int(rank), world_size=int(world))
+""")
+
+
+def _ranks(spec, small_split, tmp_path, out, name, fail_rank=-1, fail_after=-1):
+    rendezvous = tmp_path / name
+    procs = [subprocess.Popen([sys.executable, "-c", RANK, str(rank), "2", str(rendezvous), spec.model,
+                               spec.pretrained, str(small_split / "data.csv"), str(small_split / "images"), str(out),
+                               str(fail_after if rank == fail_rank else -1)],
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}) for rank in range(2)]
+    return [p.wait(timeout=300) for p in procs]
+
+
+def test_two_gloo_ranks_equal_one_process_and_resume_after_a_rank_dies(tiny, tmp_path, small_split):
+    _, spec, splits = tiny
+    single = zarr.open_group(_extract(spec, splits, tmp_path / "single", chunk=8), mode="r")
+    codes = _ranks(spec, small_split, tmp_path, tmp_path / "ranks", "first", fail_rank=1, fail_after=20)
+    assert codes[1] != 0 and not (tmp_path / "ranks" / STORE_NAME).exists()
+    assert 0 < len(list((tmp_path / "ranks" / "chunks_done").iterdir())) < math.ceil(len(image_table(splits)) / 8)
+    assert _ranks(spec, small_split, tmp_path, tmp_path / "ranks", "second") == [0, 0]
+    both = zarr.open_group(tmp_path / "ranks" / STORE_NAME, mode="r")
+    for name in ("image_embeddings", "tail_inputs", "text_embeddings"):
+        assert both[name].shape == single[name].shape
+        assert np.abs(both[name][:] - single[name][:]).max() <= 1e-5
+    assert pd.read_parquet(tmp_path / "ranks" / "images.parquet").equals(pd.read_parquet(tmp_path / "single" / "images.parquet"))
 
 
 def test_key_isolates_backbones(tiny, tmp_path):
