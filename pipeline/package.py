@@ -151,7 +151,7 @@ weights `{spec.pretrained}`. {_method_line(shipment)}, on the objects a learned 
 `encode_database(df)` (column `target_image`); both return L2-normalised float32 rows. Offline: nothing is
 downloaded at run time.
 
-## Top-1 (cosine, argmax over the split's unique targets) on the synthetic benchmark
+## Top-1 (cosine, argmax over the split's database: its targets and its distractors) on the synthetic benchmark
 
 | method | test | val |
 |---|---|---|
