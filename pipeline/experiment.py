@@ -30,7 +30,7 @@ class Experiment:
         backbone = spec.load_backbone().eval()
         for p in backbone.parameters():
             p.requires_grad_(False)
-        cache = FeatureCache.open(CACHE_ROOT / spec.key(backbone, data_fingerprint()))
+        cache = FeatureCache.open(CACHE_ROOT / spec.key(backbone, data_fingerprint()), params["train"]["memory_gb"])
         parser = QueryTagger.from_saved(torch.load(TAGGER_PATH, weights_only=True))
         return cls(params, spec, backbone, cache, parser)
 

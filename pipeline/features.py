@@ -2,8 +2,10 @@
 
 `cache/<key>/features.zarr` holds image embeddings, the visual activations entering the last K blocks (so the
 tail can be retrained without the rest of the tower) and text embeddings; `images.parquet` and `texts.parquet`
-beside it say which row is which. `<key>` hashes architecture, weights, preprocessing, K, the dataset's
-fingerprint and the text table, so a changed backbone or dataset never reads stale features. The store is built
+beside it say which row is which. The activations, by far the largest array, are stored in fp16, in row blocks of
+at most `TAIL_CHUNK_BYTES`, and each reference image is followed by its targets, so training can stream them a
+block at a time (pipeline/training.py). `<key>` hashes architecture, weights, preprocessing, K, the dataset's
+fingerprint, the text table and the store's format, so a changed backbone or dataset never reads stale features. The store is built
 under a `.partial` name in whole chunks, each leaving a marker when written (by one process, or by the ranks of a
 torchrun job); a killed run resumes at the chunks without one, and the finished store appears by one atomic
 rename, so a reader never sees it half written.
@@ -34,6 +36,9 @@ from submission_src.model import Backbone, load_rgb, object_phrase
 CACHE_ROOT = Path("cache")
 BOOTSTRAP_WEIGHTS = Path("models/bootstrap/clip.pt")
 STORE_NAME = "features.zarr"
+STORE_FORMAT = 2  # 2: fp16 tail inputs in bounded row blocks, rows in reference-group order
+TAIL_CHUNK_BYTES = 32 << 20  # a bigger block would make a streamed read hold more than it needs
+FP16_MAX = float(np.finfo(np.float16).max)
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ class FeatureSpec:
         architecture = Path(self.model).read_text() if self.model.endswith(".json") else self.model
         weights = _file_digest(self.weights) if self.weights and Path(self.weights).is_file() else self.weights
         for part in (architecture, weights, json.dumps(backbone.clip.visual.preprocess_cfg, sort_keys=True, default=str),
-                     self.tail_blocks, data):
+                     self.tail_blocks, data, STORE_FORMAT):
             digest.update(str(part).encode() + b"\0")
         return digest.hexdigest()[:16]
 
@@ -74,11 +79,17 @@ def _file_digest(path: str) -> str:
 
 
 def image_table(splits: dict[str, SplitSource]) -> pd.DataFrame:
-    """Every unique image of every split (path, split, objects when the split records them), one row each."""
+    """Every unique image of every split (path, split, objects when the split records them), one row each.
+
+    Rows follow reference groups: each reference image, then its targets, then the split's distractors; so the
+    rows one batch needs lie close together in the store.
+    """
     rows = []
     for split, source in splits.items():
         frame = source.load()
-        names = pd.unique(pd.concat([frame.query_image, pd.Series(source.database_images(frame), dtype=object)]))
+        grouped = [name for reference, group in frame.groupby("query_image", sort=False)
+                   for name in (reference, *group.target_image)]
+        names = pd.unique(pd.Series(grouped + source.database_images(frame), dtype=object))
         scenes_path = Path(source.csv).parent / "scenes.parquet"
         objects = pd.read_parquet(scenes_path).set_index("image").objects if scenes_path.is_file() else None
         for name in names:
@@ -117,6 +128,15 @@ class ImageFiles(Dataset):
         return self.preprocess(load_rgb(self.paths[i])[0])
 
 
+def tail_chunk_rows(chunk: int, row_bytes: int) -> int:
+    """Rows per stored block of tail inputs: `chunk` halved until a block is at most TAIL_CHUNK_BYTES (it still
+    divides `chunk`, so ranks writing whole extraction chunks never share a block)."""
+    rows = chunk
+    while rows % 2 == 0 and rows * row_bytes > TAIL_CHUNK_BYTES:
+        rows //= 2
+    return rows
+
+
 def _barrier(world_size: int) -> None:
     if world_size > 1:
         torch.distributed.barrier()
@@ -148,8 +168,9 @@ def extract(backbone: Backbone, spec: FeatureSpec, images: pd.DataFrame, texts: 
         shutil.rmtree(done_dir, ignore_errors=True)
         store = zarr.open_group(partial, mode="w")
         store.create_array("image_embeddings", shape=(len(images), embed_dim), chunks=(chunk, embed_dim), dtype=dtype)
+        row_bytes = 2 * math.prod(activation_shape)
         store.create_array("tail_inputs", shape=(len(images), *activation_shape),
-                           chunks=(chunk, *activation_shape), dtype=dtype)
+                           chunks=(tail_chunk_rows(chunk, row_bytes), *activation_shape), dtype=np.float16)
         store.create_array("text_embeddings", shape=(len(texts), embed_dim), chunks=(4096, embed_dim), dtype=dtype)
         store.attrs.update({"tail_blocks": spec.tail_blocks, "model": spec.model, "pretrained": spec.pretrained,
                             "complete": False})
@@ -170,7 +191,12 @@ def extract(backbone: Backbone, spec: FeatureSpec, images: pd.DataFrame, texts: 
         activations = backbone.trunk(pixels, spec.tail_blocks)
         embeddings = torch.nn.functional.normalize(backbone.tail(activations, spec.tail_blocks).float(), dim=-1)
         start = c * chunk
-        store["tail_inputs"][start: start + len(pixels)] = activations.cpu().numpy().astype(dtype)
+        peak = activations.abs().max().item()
+        if not peak <= FP16_MAX:  # also catches NaN
+            raise ValueError(f"features: activations entering the last {spec.tail_blocks} units reach {peak:.3g} "
+                             f"in images {start}..{start + len(pixels) - 1} ({images.path.iloc[start]} …), beyond "
+                             f"fp16's {FP16_MAX:.0f}; the store keeps them in fp16 — try another features.tail_blocks")
+        store["tail_inputs"][start: start + len(pixels)] = activations.cpu().numpy().astype(np.float16)
         store["image_embeddings"][start: start + len(pixels)] = embeddings.cpu().numpy().astype(dtype)
         (done_dir / str(c)).touch()
         bar.update(len(pixels))

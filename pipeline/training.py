@@ -1,12 +1,14 @@
 """Training on the feature cache: fusion modules (adapter, combiner) and the unfrozen visual tail.
 
 Every batch holds whole reference groups, so each query meets its sibling targets (the same reference, another
-edit) as negatives, next to the other targets of the batch and its own reference image.
+edit) as negatives, next to the other targets of the batch and its own reference image. Cached tail inputs stay in
+host memory when they fit `train.memory_gb`; a bigger store is streamed in windows (pipeline/streaming.py).
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from tqdm import tqdm
 
 from pipeline.dataset import SplitSource
 from pipeline.features import STORE_NAME
+from pipeline.streaming import Window, WindowStream, pack_groups, plan_windows, read_any_rows, read_rows, row_bytes
 from submission_src.model import Backbone, QueryTagger, phrase_sums
 
 
@@ -29,22 +32,44 @@ class FeatureCache:
     image_embeddings: torch.Tensor
     text_embeddings: torch.Tensor
     store: zarr.Group
-    _tail_inputs: torch.Tensor | None = None
+    memory_bytes: int  # host memory the tail inputs may take (train.memory_gb)
+    _resident_tail: torch.Tensor | None = None
 
     @classmethod
-    def open(cls, out_dir: Path) -> "FeatureCache":
+    def open(cls, out_dir: Path, memory_gb: float = 8.0) -> "FeatureCache":
         store = zarr.open_group(out_dir / STORE_NAME, mode="r")
         return cls(pd.read_parquet(out_dir / "images.parquet"), pd.read_parquet(out_dir / "texts.parquet"),
                    torch.from_numpy(store["image_embeddings"][:]).float(),
-                   torch.from_numpy(store["text_embeddings"][:]).float(), store)
+                   torch.from_numpy(store["text_embeddings"][:]).float(), store, int(memory_gb * 1e9))
 
     def embeddings(self, rows: np.ndarray) -> torch.Tensor:
         return self.image_embeddings[rows]
 
+    @property
+    def tail_bytes(self) -> int:
+        """The tail inputs' size in host memory (the store holds them compressed)."""
+        array = self.store["tail_inputs"]
+        return array.shape[0] * row_bytes(array)
+
+    @property
+    def tail_resident(self) -> bool:
+        return self.tail_bytes <= self.memory_bytes
+
     def tail_inputs(self, rows: np.ndarray) -> torch.Tensor:
-        if self._tail_inputs is None:  # read once: batches pick rows all over the store
-            self._tail_inputs = torch.from_numpy(self.store["tail_inputs"][:]).float()
-        return self._tail_inputs[rows]
+        """The fp16 activations of cache `rows`: from host memory when the whole array fits the budget (read
+        once, as batches pick rows all over the store), else from the store."""
+        if not self.tail_resident:
+            return read_any_rows(self.store["tail_inputs"], rows)
+        if self._resident_tail is None:
+            array = self.store["tail_inputs"]
+            self._resident_tail = read_rows(array, np.arange(array.shape[0]))
+        return self._resident_tail[torch.tensor(rows)]
+
+    def tail_stream(self, batch_size: int, device: str) -> WindowStream:
+        """Windows of tail inputs within the budget, for training on a store that does not fit it."""
+        array = self.store["tail_inputs"]
+        return WindowStream(array, WindowStream.rows_within(array, self.memory_bytes, batch_size),
+                            pin_memory=device.startswith("cuda"))
 
 
 @dataclass
@@ -94,19 +119,22 @@ def build_query_set(cache: FeatureCache, source: SplitSource, parser: QueryTagge
                     rows_of(pd.Series(source.database_images(frame), dtype=object)))
 
 
+def reference_groups(queries: QuerySet) -> list[np.ndarray]:
+    return list(queries.frame.groupby("query_image", sort=False).indices.values())
+
+
 def reference_group_batches(queries: QuerySet, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Query indices in batches of whole reference groups (siblings together), groups shuffled."""
-    groups = list(queries.frame.groupby("query_image", sort=False).indices.values())
+    groups = reference_groups(queries)
     rng.shuffle(groups)
-    batches, current = [], []
-    for group in groups:
-        if current and len(current) + len(group) > batch_size:
-            batches.append(np.array(current))
-            current = []
-        current.extend(group)
-    if current:
-        batches.append(np.array(current))
-    return batches
+    return pack_groups(groups, batch_size)
+
+
+def streamed_epoch(queries: QuerySet, capacity: int, batch_size: int, rng: np.random.Generator) -> list[Window]:
+    """One epoch as windows of at most `capacity` cache rows, each with its batches of whole reference groups."""
+    groups = reference_groups(queries)
+    rows = [np.unique(np.concatenate([queries.reference_rows[g], queries.target_rows[g]])) for g in groups]
+    return plan_windows(groups, rows, capacity, batch_size, rng)
 
 
 def contrastive_loss(queries: torch.Tensor, targets: torch.Tensor, references: torch.Tensor,
@@ -132,7 +160,7 @@ class Retriever(nn.Module):
     def embed_images(self, cache: FeatureCache, rows: np.ndarray) -> torch.Tensor:
         if self.backbone is None:
             return cache.embeddings(rows).to(self.device, non_blocking=True)
-        activations = cache.tail_inputs(rows).to(self.device, non_blocking=True)
+        activations = cache.tail_inputs(rows).to(self.device, non_blocking=True).float()
         if activations.ndim == 4:
             activations = activations.contiguous(memory_format=torch.channels_last)
         return F.normalize(self.backbone.tail(activations, self.tail_blocks).float(), dim=-1)
@@ -149,7 +177,8 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
                     weight_decay: float, seed: int, desc: str, max_batches: int | None = None,
                     device: str = "cpu") -> list[dict]:
     """Trains in place on `device` (the cache stays in host memory; each batch moves once); `cache` is a
-    FeatureCache or anything with its `embeddings`/`tail_inputs` methods.
+    FeatureCache or anything with its `embeddings`/`tail_inputs` methods. Tail inputs larger than the cache's
+    memory budget are streamed: each epoch's batches are drawn window by window.
 
     `max_batches` stops each epoch early (for timing); its history then holds the scaled full-epoch seconds.
     """
@@ -158,29 +187,39 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
     torch.manual_seed(seed)
     params = [p for p in retriever.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    schedule = [reference_group_batches(queries, batch_size, rng) for _ in range(epochs)]
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=sum(map(len, schedule)),
+    stream = None
+    if retriever.backbone is not None and isinstance(cache, FeatureCache) and not cache.tail_resident:
+        stream = cache.tail_stream(batch_size, device)
+        schedule = [streamed_epoch(queries, stream.capacity, batch_size, rng) for _ in range(epochs)]
+    else:
+        schedule = [[Window(None, reference_group_batches(queries, batch_size, rng))] for _ in range(epochs)]
+    batch_counts = [sum(len(window.batches) for window in windows) for windows in schedule]
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=sum(batch_counts),
                                                     pct_start=0.1)
     history = []
     retriever.train()
     if retriever.backbone is not None:
         retriever.backbone.eval()  # frozen batch-norm statistics; only the tail's weights learn
     started = time.time()
-    for epoch, batches in enumerate(schedule):
+    for epoch, windows in enumerate(schedule):
         losses = []
         epoch_started = time.time()
-        for index in tqdm(batches[:max_batches], desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="batch", leave=False):
+        batches = stream.batches(windows) if stream else ((cache, index) for index in windows[0].batches)
+        timed = min(batch_counts[epoch], max_batches or batch_counts[epoch])
+        for features, index in tqdm(islice(batches, timed), total=timed, desc=f"{desc} epoch {epoch + 1}/{epochs}",
+                                    unit="batch", leave=False):
             with torch.autocast(retriever.device.type, dtype=torch.bfloat16, enabled=retriever.backbone is not None):
-                reference = retriever.embed_images(cache, queries.reference_rows[index])
+                reference = retriever.embed_images(features, queries.reference_rows[index])
                 query = retriever.fuse(reference, queries, index)
-                target = retriever.embed_images(cache, queries.target_rows[index])
+                target = retriever.embed_images(features, queries.target_rows[index])
             loss = contrastive_loss(query.float(), target.float(), reference.float(), retriever.logit_scale)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())
-        epoch_seconds = (time.time() - epoch_started) * len(batches) / len(batches[:max_batches])
+        batches.close()  # a stream cut short (max_batches) finishes its read before the next epoch reuses buffers
+        epoch_seconds = (time.time() - epoch_started) * batch_counts[epoch] / timed
         history.append({"method": desc, "epoch": epoch + 1, "loss": float(np.mean(losses)),
                         "seconds": time.time() - started, "epoch_seconds": epoch_seconds})
         tqdm.write(f"{desc}: epoch {epoch + 1} loss {history[-1]['loss']:.4f}")

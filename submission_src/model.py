@@ -155,9 +155,10 @@ class TowerSplit:
 
     def __init__(self, visual: nn.Module):
         self.visual = visual
+        self.units = self.find_units(visual)
 
-    @property
-    def units(self) -> list[nn.Module]:
+    @staticmethod
+    def find_units(visual: nn.Module) -> list[nn.Module]:
         raise NotImplementedError
 
     def stem(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -171,9 +172,9 @@ class TowerSplit:
 
 
 class OpenClipViTSplit(TowerSplit):
-    @property
-    def units(self):
-        return list(self.visual.transformer.resblocks)
+    @staticmethod
+    def find_units(visual):
+        return list(visual.transformer.resblocks)
 
     def stem(self, pixels):
         return self.visual._embeds(pixels)
@@ -184,10 +185,9 @@ class OpenClipViTSplit(TowerSplit):
 
 
 class ModifiedResNetSplit(TowerSplit):
-    @property
-    def units(self):
-        v = self.visual
-        return [block for layer in (v.layer1, v.layer2, v.layer3, v.layer4) for block in layer]
+    @staticmethod
+    def find_units(visual):
+        return [block for layer in (visual.layer1, visual.layer2, visual.layer3, visual.layer4) for block in layer]
 
     def stem(self, pixels):
         return self.visual.stem(pixels)
@@ -199,9 +199,9 @@ class ModifiedResNetSplit(TowerSplit):
 class TimmViTSplit(TowerSplit):
     """timm's VisionTransformer: SigLIP, ViTamin (its convolutional stages are the stem), DFN-style timm ViTs."""
 
-    @property
-    def units(self):
-        return list(self.visual.trunk.blocks)
+    @staticmethod
+    def find_units(visual):
+        return list(visual.trunk.blocks)
 
     def stem(self, pixels):
         t = self.visual.trunk
@@ -233,9 +233,9 @@ class TimmStagesSplit(TowerSplit):
     unit = "stage"
     FINISH = {timm.models.ConvNeXt: "norm_pre", timm.models.FastVit: "final_conv"}
 
-    @property
-    def units(self):
-        return list(self.visual.trunk.stages)
+    @staticmethod
+    def find_units(visual):
+        return list(visual.trunk.stages)
 
     def stem(self, pixels):
         return self.visual.trunk.stem(pixels)

@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from pipeline.dataset import SplitSource
-from pipeline.features import FeatureSpec
+from pipeline.features import FeatureSpec, extract, image_table, text_table
 
 from pipeline.params import load_params
 from pipeline.synth import SynthConfig, write_split
+from pipeline.training import FeatureCache, build_query_set
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +70,14 @@ def trained_tagger(tagger_config, tmp_path_factory):
     path = tmp_path_factory.mktemp("tagger") / "tagger.pt"
     torch.save(tagger.saved(), path)
     return tagger, path
+
+
+@pytest.fixture(scope="module")
+def tiny_queries(tiny, tmp_path_factory, trained_tagger):
+    """The tiny split's cache (chunks of 16 images) and its test queries."""
+    folder, spec, splits = tiny
+    out = tmp_path_factory.mktemp("cache")
+    backbone = spec.load_backbone().eval()
+    extract(backbone, spec, image_table(splits), text_table(splits), out, chunk=16, workers=0)
+    cache = FeatureCache.open(out)
+    return cache, build_query_set(cache, splits["test"], trained_tagger[0], backbone), spec

@@ -4,9 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.baselines import Combiner
-from pipeline.features import extract, image_table, text_table
-from pipeline.training import (FeatureCache, Retriever, build_query_set, embed_all, rank_queries,
-                               reference_group_batches, train_retriever)
+from pipeline.training import Retriever, embed_all, rank_queries, reference_group_batches, train_retriever
 from submission_src.model import FusionAdapter
 
 
@@ -34,16 +32,6 @@ def test_rank_queries_follows_the_judge():
     ranks, top = rank_queries(queries, database, np.array([10, 11, 12, 13]), np.array([10, 10, 12]), top=2)
     assert ranks.tolist() == [0, 0, 1]  # ties do not count against the target
     assert top[2].tolist()[0] == 13
-
-
-@pytest.fixture(scope="module")
-def tiny_queries(tiny, tmp_path_factory, trained_tagger):
-    folder, spec, splits = tiny
-    out = tmp_path_factory.mktemp("cache")
-    backbone = spec.load_backbone().eval()
-    extract(backbone, spec, image_table(splits), text_table(splits), out, chunk=16, workers=0)
-    cache = FeatureCache.open(out)
-    return cache, build_query_set(cache, splits["test"], trained_tagger[0], backbone), spec
 
 
 def test_batches_keep_siblings_together(tiny_queries):
