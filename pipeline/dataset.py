@@ -150,7 +150,8 @@ def _fingerprint(split: SplitSource, rows: pd.DataFrame) -> str:
 def manifest_fingerprint(path: Path = MANIFEST_PATH) -> str:
     """One digest of every split's fingerprint: what the feature cache's key takes from the data."""
     splits = json.loads(Path(path).read_text())["splits"]
-    return hashlib.sha1(json.dumps({n: s["fingerprint"] for n, s in splits.items()}, sort_keys=True).encode()).hexdigest()
+    fingerprints = json.dumps({n: s["fingerprint"] for n, s in splits.items()}, sort_keys=True)
+    return hashlib.sha1(fingerprints.encode()).hexdigest()
 
 
 def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, SplitSource]:

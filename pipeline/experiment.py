@@ -50,7 +50,7 @@ class Experiment:
         """A fusion adapter trained on frozen features: the cache, or `features` (anything with its methods);
         `schedule`: epochs, batch_size, lr, weight_decay, seed (default: params `adapter`)."""
         retriever = Retriever(FusionAdapter(self.dim, self.params["adapter"]["hidden"]))
-        return retriever, self._train(retriever, queries, schedule or self.params["adapter"], desc, features,
+        return retriever, self.train(retriever, queries, schedule or self.params["adapter"], desc, features,
                                       max_batches)
 
     def train_adapter_tail(self, queries: QuerySet, desc: str = "adapter_tail", schedule: dict | None = None,
@@ -64,11 +64,12 @@ class Experiment:
         for param in backbone.tail_parameters(blocks).values():
             param.requires_grad_(True)
         retriever = Retriever(FusionAdapter(self.dim, self.params["adapter"]["hidden"]), backbone, blocks)
-        return retriever, self._train(retriever, queries, schedule or self.params["tail"], desc, features,
+        return retriever, self.train(retriever, queries, schedule or self.params["tail"], desc, features,
                                       max_batches)
 
-    def _train(self, retriever: Retriever, queries: QuerySet, schedule: dict, desc: str, features,
-               max_batches: int | None) -> list[dict]:
+    def train(self, retriever: Retriever, queries: QuerySet, schedule: dict, desc: str, features=None,
+              max_batches: int | None = None) -> list[dict]:
+        """Trains `retriever` in place on the cache (or `features`) with `schedule` (a params section)."""
         return train_retriever(retriever, self.cache if features is None else features, queries,
                                epochs=schedule["epochs"], batch_size=schedule["batch_size"], lr=schedule["lr"],
                                weight_decay=schedule["weight_decay"], seed=schedule["seed"], desc=desc,

@@ -4,9 +4,9 @@
 tail can be retrained without the rest of the tower) and text embeddings; `images.parquet` and `texts.parquet`
 beside it say which row is which. The activations, by far the largest array, are stored in fp16, in row blocks of
 at most `TAIL_CHUNK_BYTES`, and each reference image is followed by its targets, so training can stream them a
-block at a time (pipeline/training.py). `<key>` hashes architecture, weights, preprocessing, K, the dataset's
-fingerprint, the text table and the store's format, so a changed backbone or dataset never reads stale features. The store is built
-under a `.partial` name in whole chunks, each leaving a marker when written (by one process, or by the ranks of a
+block at a time (pipeline/streaming.py). `<key>` hashes architecture, weights, preprocessing, K, the dataset's
+fingerprint, the text table and the store's format, so a changed backbone or dataset never reads stale features.
+The store is built under a `.partial` name in whole chunks, each leaving a marker when written (by one process, or by the ranks of a
 torchrun job); a killed run resumes at the chunks without one, and the finished store appears by one atomic
 rename, so a reader never sees it half written.
 """
@@ -49,7 +49,8 @@ class FeatureSpec:
 
     @classmethod
     def from_params(cls, params: dict) -> "FeatureSpec":
-        return cls(params["backbone"]["model"], params["backbone"]["pretrained"], int(params["features"]["tail_blocks"]))
+        backbone = params["backbone"]
+        return cls(backbone["model"], backbone["pretrained"], int(params["features"]["tail_blocks"]))
 
     @property
     def weights(self) -> str | None:
@@ -64,8 +65,8 @@ class FeatureSpec:
         digest = hashlib.sha256()
         architecture = Path(self.model).read_text() if self.model.endswith(".json") else self.model
         weights = _file_digest(self.weights) if self.weights and Path(self.weights).is_file() else self.weights
-        for part in (architecture, weights, json.dumps(backbone.clip.visual.preprocess_cfg, sort_keys=True, default=str),
-                     self.tail_blocks, data, STORE_FORMAT):
+        preprocess = json.dumps(backbone.clip.visual.preprocess_cfg, sort_keys=True, default=str)
+        for part in (architecture, weights, preprocess, self.tail_blocks, data, STORE_FORMAT):
             digest.update(str(part).encode() + b"\0")
         return digest.hexdigest()[:16]
 

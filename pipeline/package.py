@@ -126,8 +126,8 @@ def _paraphrase_line(metrics: dict, method: str) -> str:
 
 def _method_line(shipment: Shipment) -> str:
     if shipment.method == "adapter_tail":
-        return (f"Ships `adapter_tail`: the last {shipment.tail_blocks} visual unit(s) fine-tuned with a fusion adapter "
-                "(query = image + a·Σ add − r·Σ remove + learned correction)")
+        return (f"Ships `adapter_tail`: the last {shipment.tail_blocks} visual unit(s) fine-tuned with a fusion "
+                "adapter (query = image + a·Σ add − r·Σ remove + learned correction)")
     if shipment.method == "adapter":
         return ("Ships `adapter`: the backbone as pretrained, with a fusion adapter (query = image + a·Σ add − r·Σ "
                 "remove + learned correction)")

@@ -3,8 +3,8 @@
 A window is a set of whole reference groups whose cache rows fit one of two host buffers; an epoch visits its
 windows in random order and draws its batches inside each, while a thread reads the next window into the other
 buffer. Host memory for the tail inputs is then two buffers and the stored block being read (decoded, and the
-rows taken from it), whatever the number of images. The store keeps each reference image next to its targets (pipeline/features.py), so a window's
-rows lie in few stored blocks, each read once.
+rows taken from it), whatever the number of images. The store keeps each reference image next to its targets
+(pipeline/features.py), so a window's rows lie in few stored blocks, each read once.
 """
 from __future__ import annotations
 

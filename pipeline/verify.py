@@ -114,5 +114,6 @@ def check(result: dict, expected_top1: float, tolerance: float = 0.005) -> list[
         problems.append(f"a judge embedding row differs from the pipeline's (min cosine {result['min_cosine']:.4f} "
                         f"< {MIN_COSINE}): the package is not what was trained")
     if abs(result["top1"] - expected_top1) > tolerance:
-        problems.append(f"Top-1 {result['top1']:.4f} differs from evaluate's for the shipped method, {expected_top1:.4f}")
+        problems.append(f"Top-1 {result['top1']:.4f} differs from evaluate's for the shipped method, "
+                        f"{expected_top1:.4f}")
     return problems

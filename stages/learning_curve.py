@@ -31,7 +31,8 @@ def main() -> None:
               for name in ("adapter", "adapter_tail")]
     for share in shares:
         subset = train.reference_groups(share, experiment.params["learning_curve"]["seed"])
-        for name, train_method in (("adapter", experiment.train_adapter), ("adapter_tail", experiment.train_adapter_tail)):
+        for name, train_method in (("adapter", experiment.train_adapter),
+                                   ("adapter_tail", experiment.train_adapter_tail)):
             retriever, _ = train_method(subset, desc=f"{name} on {share:.0%}")
             points.append({"method": name, "share": share, "train_queries": len(subset.frame),
                            **{split: top1(retriever, experiment, split) for split in ("val", "test")}})

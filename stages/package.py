@@ -22,7 +22,8 @@ def main() -> None:
               "val_top1": {m: metrics["val"][m]["top1"] for m in SHIPPABLE},
               "test_top1": {m: metrics["test"][m]["top1"] for m in SHIPPABLE}}
     Path("metrics/package.json").write_text(json.dumps(choice, indent=2) + "\n")
-    print(f"package: {repo} ships {shipment.method} ({sum(f.stat().st_size for f in repo.rglob('*') if f.is_file()) / 1e6:.1f} MB)")
+    size = sum(f.stat().st_size for f in repo.rglob("*") if f.is_file())
+    print(f"package: {repo} ships {shipment.method} ({size / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

@@ -6,23 +6,19 @@ import torch
 
 from pipeline.baselines import Combiner
 from pipeline.experiment import Experiment
-from pipeline.training import Retriever, train_retriever
+from pipeline.training import Retriever
 
 OUT = Path("models/fusion")
 
 
 def main() -> None:
     experiment = Experiment.load()
-    config = experiment.params["adapter"]
     train = experiment.queries("train")
     OUT.mkdir(parents=True, exist_ok=True)
     adapter, history = experiment.train_adapter(train)
     torch.save(adapter.fusion.state_dict(), OUT / "adapter.pt")
     combiner = Retriever(Combiner(experiment.dim))  # the baseline, on the adapter's schedule
-    history += train_retriever(combiner, experiment.cache, train, epochs=config["epochs"],
-                               batch_size=config["batch_size"], lr=config["lr"],
-                               weight_decay=config["weight_decay"], seed=config["seed"], desc="combiner",
-                               device=experiment.device)
+    history += experiment.train(combiner, train, experiment.params["adapter"], "combiner")
     torch.save(combiner.fusion.state_dict(), OUT / "combiner.pt")
     Path("plots").mkdir(exist_ok=True)
     pd.DataFrame(history).to_csv("plots/train_fusion.csv", index=False)

@@ -3,7 +3,6 @@ the trunk/tail split, features with K = 1, the package, and the offline judge, w
 import json
 import shutil
 
-import numpy as np
 import open_clip
 import pandas as pd
 import pytest

@@ -78,7 +78,8 @@ KILLABLE = textwrap.dedent("""
     slow = backbone.preprocess
     backbone.preprocess = lambda im: (time.sleep(0.02), slow(im))[1]
     splits = {"test": SplitSource(csv, images_dir)}
-    extract(backbone, spec, image_table(splits), text_table(splits), __import__("pathlib").Path(out), chunk=8, workers=0)
+    extract(backbone, spec, image_table(splits), text_table(splits), __import__("pathlib").Path(out), chunk=8,
+            workers=0)
 """)
 
 
@@ -150,7 +151,8 @@ def test_two_gloo_ranks_equal_one_process_and_resume_after_a_rank_dies(tiny, tmp
     for name in ("image_embeddings", "tail_inputs", "text_embeddings"):
         assert both[name].shape == single[name].shape
         assert np.abs(both[name][:] - single[name][:]).max() <= 1e-5
-    assert pd.read_parquet(tmp_path / "ranks" / "images.parquet").equals(pd.read_parquet(tmp_path / "single" / "images.parquet"))
+    tables = [pd.read_parquet(tmp_path / run / "images.parquet") for run in ("ranks", "single")]
+    assert tables[0].equals(tables[1])
 
 
 def test_key_isolates_backbones(tiny, tmp_path):

@@ -22,6 +22,8 @@ def test_gpu_check_writes_every_figure(tiny, small_split, tmp_path, monkeypatch)
     assert {"adapter_speedup", "tail_speedup", "adapter_epoch_s_cached", "tail_epoch_s_recomputed"} <= set(
         result["training"])
     assert result["training"]["adapter_speedup"] > 1  # reading cached embeddings beats decoding and encoding
+    streaming = result["streaming"]  # a store this small is under the least budget that streams: not timed
+    assert streaming["budget_bytes"] >= streaming["tail_bytes"] > 0 and "tail_epoch_s_streamed" not in streaming
     submission = result["submission"]
     assert submission["end_to_end_img_s"] > 0 and submission["images_per_10_min"] > 0
     assert 0 < submission["end_to_end_vs_encode_only"]

@@ -289,7 +289,8 @@ def test_auto_ships_the_best_method_on_val_and_a_tie_the_simpler(tmp_path, monke
 
 
 def test_network_is_blocked_in_the_judge_run(repo, tmp_path):
-    probe = "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\nexcept OSError as e:\n    print('blocked' if 'blocks network' in str(e) else 'refused')\n"
+    probe = ("import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9), timeout=1)\n"
+             "except OSError as e:\n    print('blocked' if 'blocks network' in str(e) else 'refused')\n")
     (repo / "generate_embeds_probe.py").write_text(probe)
     try:
         from pipeline.verify import HARNESS
