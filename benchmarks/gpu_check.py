@@ -89,8 +89,7 @@ def main() -> None:
                                                        / epochs["adapter_epoch_s_cached"], 1),
                               "tail_speedup": round(epochs["tail_epoch_s_recomputed"]
                                                     / epochs["tail_epoch_s_cached"], 1)}
-        budget = max(cache.tail_bytes // 4, WindowStream.least_budget(cache.store["tail_inputs"],
-                                                                      params["tail"]["batch_size"]))
+        budget = max(cache.tail_bytes // 4, WindowStream.least_budget(cache.tail_array, params["tail"]["batch_size"]))
         result["streaming"] = {"tail_bytes": cache.tail_bytes, "budget_bytes": budget}
         if budget < cache.tail_bytes:  # else the store is too small to stream
             whole = {source: epoch_seconds(experiment, features, queries, True, None)

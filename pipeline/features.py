@@ -6,9 +6,9 @@ beside it say which row is which. The activations, by far the largest array, are
 at most `TAIL_CHUNK_BYTES`, and each reference image is followed by its targets, so training can stream them a
 block at a time (pipeline/streaming.py). `<key>` hashes architecture, weights, preprocessing, K, the dataset's
 fingerprint, the text table and the store's format, so a changed backbone or dataset never reads stale features.
-The store is built under a `.partial` name in whole chunks, each leaving a marker when written (by one process, or by the ranks of a
-torchrun job); a killed run resumes at the chunks without one, and the finished store appears by one atomic
-rename, so a reader never sees it half written.
+The store is built under a `.partial` name in whole chunks, each leaving a marker when written (by one process, or
+by the ranks of a torchrun job); a killed run resumes at the chunks without one, and the finished store appears by
+one atomic rename, so a reader never sees it half written.
 """
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 
@@ -45,11 +46,15 @@ class FeatureCache:
     def embeddings(self, rows: np.ndarray) -> torch.Tensor:
         return self.image_embeddings[rows]
 
+    @cached_property
+    def tail_array(self) -> zarr.Array:
+        """The stored tail inputs (opened once: each opening reads its metadata from disk)."""
+        return self.store["tail_inputs"]
+
     @property
     def tail_bytes(self) -> int:
         """The tail inputs' size in host memory (the store holds them compressed)."""
-        array = self.store["tail_inputs"]
-        return array.shape[0] * row_bytes(array)
+        return self.tail_array.shape[0] * row_bytes(self.tail_array)
 
     @property
     def tail_resident(self) -> bool:
@@ -58,17 +63,15 @@ class FeatureCache:
     def tail_inputs(self, rows: np.ndarray) -> torch.Tensor:
         """The fp16 activations of cache `rows`: from host memory when the whole array fits the budget (read
         once, as batches pick rows all over the store), else from the store."""
-        if not self.tail_resident:
-            return read_any_rows(self.store["tail_inputs"], rows)
+        if self._resident_tail is None and self.tail_resident:
+            self._resident_tail = read_rows(self.tail_array, np.arange(self.tail_array.shape[0]))
         if self._resident_tail is None:
-            array = self.store["tail_inputs"]
-            self._resident_tail = read_rows(array, np.arange(array.shape[0]))
+            return read_any_rows(self.tail_array, rows)
         return self._resident_tail[torch.tensor(rows)]
 
     def tail_stream(self, batch_size: int, device: str) -> WindowStream:
         """Windows of tail inputs within the budget, for training on a store that does not fit it."""
-        array = self.store["tail_inputs"]
-        return WindowStream(array, WindowStream.rows_within(array, self.memory_bytes, batch_size),
+        return WindowStream(self.tail_array, WindowStream.rows_within(self.tail_array, self.memory_bytes, batch_size),
                             pin_memory=device.startswith("cuda"))
 
 
@@ -89,6 +92,11 @@ class QuerySet:
     @property
     def target_rows(self) -> np.ndarray:
         return self.frame.target_row.to_numpy()
+
+    @property
+    def groups(self) -> list[np.ndarray]:
+        """Query indices by reference image, in order of first appearance."""
+        return list(self.frame.groupby("query_image", sort=False).indices.values())
 
     def database_rows(self) -> np.ndarray:
         """The judge's database: the split's unique target images and its distractors."""
@@ -119,22 +127,19 @@ def build_query_set(cache: FeatureCache, source: SplitSource, parser: QueryTagge
                     rows_of(pd.Series(source.database_images(frame), dtype=object)))
 
 
-def reference_groups(queries: QuerySet) -> list[np.ndarray]:
-    return list(queries.frame.groupby("query_image", sort=False).indices.values())
-
-
 def reference_group_batches(queries: QuerySet, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Query indices in batches of whole reference groups (siblings together), groups shuffled."""
-    groups = reference_groups(queries)
+    groups = queries.groups
     rng.shuffle(groups)
     return pack_groups(groups, batch_size)
 
 
-def streamed_epoch(queries: QuerySet, capacity: int, batch_size: int, rng: np.random.Generator) -> list[Window]:
-    """One epoch as windows of at most `capacity` cache rows, each with its batches of whole reference groups."""
-    groups = reference_groups(queries)
+def streamed_epochs(queries: QuerySet, capacity: int, batch_size: int, rng: np.random.Generator,
+                    epochs: int = 1) -> list[list[Window]]:
+    """Each epoch as windows of at most `capacity` cache rows, each with its batches of whole reference groups."""
+    groups = queries.groups
     rows = [np.unique(np.concatenate([queries.reference_rows[g], queries.target_rows[g]])) for g in groups]
-    return plan_windows(groups, rows, capacity, batch_size, rng)
+    return [plan_windows(groups, rows, capacity, batch_size, rng) for _ in range(epochs)]
 
 
 def contrastive_loss(queries: torch.Tensor, targets: torch.Tensor, references: torch.Tensor,
@@ -190,7 +195,7 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
     stream = None
     if retriever.backbone is not None and isinstance(cache, FeatureCache) and not cache.tail_resident:
         stream = cache.tail_stream(batch_size, device)
-        schedule = [streamed_epoch(queries, stream.capacity, batch_size, rng) for _ in range(epochs)]
+        schedule = streamed_epochs(queries, stream.capacity, batch_size, rng, epochs)
     else:
         schedule = [[Window(None, reference_group_batches(queries, batch_size, rng))] for _ in range(epochs)]
     batch_counts = [sum(len(window.batches) for window in windows) for windows in schedule]

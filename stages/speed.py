@@ -15,7 +15,7 @@ import torch
 
 from pipeline.experiment import Experiment
 from pipeline.streaming import WindowStream, row_bytes
-from pipeline.training import streamed_epoch
+from pipeline.training import streamed_epochs
 from submission_src.model import Backbone, load_rgb
 
 TIMED_BATCHES = 6
@@ -57,7 +57,7 @@ def main() -> None:
     cache.tail_inputs(queries.reference_rows[:1])  # the one-time read of the store stays out of the timing
     batch_size = experiment.params["tail"]["batch_size"]
     budget = max(int(STREAMED_SHARE * cache.tail_bytes),
-                 WindowStream.least_budget(cache.store["tail_inputs"], batch_size))
+                 WindowStream.least_budget(cache.tail_array, batch_size))
     streamed = replace(cache, memory_bytes=budget, _resident_tail=None)  # the same store, a smaller budget
     live = LiveFeatures(experiment.backbone.to(experiment.device), cache.images.path.to_numpy(),
                         experiment.spec.tail_blocks)
@@ -69,12 +69,12 @@ def main() -> None:
     }
     speed["adapter_speedup"] = speed["adapter_epoch_s_backbone"] / speed["adapter_epoch_s_cached"]
     speed["tail_speedup"] = speed["tail_epoch_s_full"] / speed["tail_epoch_s_cached"]
-    tail = cache.store["tail_inputs"]
+    tail = cache.tail_array
     speed["tail_inputs"] = {"images": tail.shape[0], "dtype": str(tail.dtype), "bytes_per_image": row_bytes(tail),
                             "stored_bytes_per_image": tail.nbytes_stored() / tail.shape[0]}
     if not streamed.tail_resident:  # else the store is too small to stream
         window_rows = WindowStream.rows_within(tail, budget, batch_size)
-        windows = streamed_epoch(queries, window_rows, batch_size, np.random.default_rng(0))
+        windows = streamed_epochs(queries, window_rows, batch_size, np.random.default_rng(0))[0]
         speed["tail_epoch_s_streamed"] = epoch_seconds(experiment, streamed, queries, True, None)
         speed["streamed_over_resident"] = speed["tail_epoch_s_streamed"] / speed["tail_epoch_s_cached"]
         speed["tail_inputs"].update(streamed_budget_bytes=budget, streamed_window_rows=window_rows,

@@ -54,8 +54,8 @@ class PixelPipeline:
 
     Decode threads only decode to 8-bit RGB (Pillow releases the GIL while it decodes); resizing, cropping and
     normalising run on the model's device, batched per image size (torchvision on uint8 tensors matches PIL to a
-    quarter of a grey level on average, up to 5 at sharp edges). A transform that cannot run on tensors (open_clip's `longest` resize mode) runs in the
-    decode threads on PIL images instead.
+    quarter of a grey level on average, up to 5 at sharp edges). A transform that cannot run on tensors
+    (open_clip's `longest` resize mode) runs in the decode threads on PIL images instead.
     """
 
     def __init__(self, transform: Compose, device: str, dtype: torch.dtype):

@@ -12,7 +12,7 @@ import zarr
 
 from pipeline.features import STORE_NAME
 from pipeline.streaming import WindowStream, plan_windows, read_any_rows, read_overhead_bytes, row_bytes
-from pipeline.training import FeatureCache, Retriever, streamed_epoch, train_retriever
+from pipeline.training import FeatureCache, Retriever, streamed_epochs, train_retriever
 from submission_src.model import FusionAdapter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,13 +58,13 @@ def test_a_budget_too_small_for_a_batch_is_named(tmp_path):
 
 def test_tail_training_streams_a_store_larger_than_its_budget(tiny_queries):
     cache, queries, spec = tiny_queries
-    array = cache.store["tail_inputs"]
+    array = cache.tail_array
     budget = 2 * 12 * row_bytes(array) + read_overhead_bytes(array)  # two windows of 12 rows, and a read
     small = FeatureCache(cache.images, cache.texts, cache.image_embeddings, cache.text_embeddings, cache.store,
                          memory_bytes=budget)
     assert not small.tail_resident
     stream = small.tail_stream(4, "cpu")
-    assert stream.capacity == 12 and len(streamed_epoch(queries, 12, 4, np.random.default_rng(0))) >= 4
+    assert stream.capacity == 12 and len(streamed_epochs(queries, 12, 4, np.random.default_rng(0))[0]) >= 4
     assert stream.nbytes <= small.memory_bytes
     rows = queries.reference_rows[:5]
     np.testing.assert_array_equal(small.tail_inputs(rows).numpy(), cache.tail_inputs(rows).numpy())
