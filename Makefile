@@ -29,6 +29,7 @@ demo: setup
 	dvc repro
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 # make publish REPO_ID=user/name [DRY_RUN=1]; the token comes from HF_TOKEN.

@@ -9,7 +9,7 @@ import torch
 from pipeline.package import SIZE_LIMIT, predicted_repo_bytes
 from pipeline.params import load_params
 from pipeline.tagging import TaggerConfig
-from submission_src.model import build_clip, model_config, tower_split
+from submission_src.backbone import build_clip, model_config, tower_split
 
 LARGE_MEMBERS = {  # family: (its test in tests/test_backbones.py, the large member)
     "OpenAI-style ViT (QuickGELU)": ("openai_vit_quickgelu", "ViT-L-14-336"),

@@ -12,10 +12,8 @@ Usage: python -m benchmarks.gpu_check [--model ViT-L-14-336] [--images 2048] --o
 """
 import argparse
 import copy
-import importlib
 import json
 import os
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -26,14 +24,16 @@ import pandas as pd
 import torch
 
 from benchmarks.submission_throughput import build_random_repo, measure, write_images
-from pipeline.dataset import SYNTHETIC_ROOT, SplitSource
+from pipeline.dataset import SplitSource
 from pipeline.experiment import Experiment
-from pipeline.features import FeatureSpec, extract, image_table, text_table
+from pipeline.features import FeatureCache, FeatureSpec, extract, image_table, text_table
 from pipeline.params import load_params, resolve_device
+from pipeline.paths import SYNTHETIC_ROOT
 from pipeline.streaming import WindowStream
-from pipeline.training import FeatureCache, build_query_set
-from stages.speed import LiveFeatures, epoch_seconds
-from submission_src.model import QueryTagger
+from pipeline.timing import LiveFeatures, epoch_seconds
+from pipeline.training import build_query_set
+from pipeline.verify import import_in_process
+from submission_src.tagger import QueryTagger
 
 TIMED_BATCHES = 4
 
@@ -98,8 +98,7 @@ def main() -> None:
                                        streamed_over_resident=round(whole["streamed"] / whole["resident"], 2))
 
         names = write_images(tmp / "jpegs", args.images, (640, 480))
-        sys.path.insert(0, str(build_random_repo(tmp / "repo", args.model)))
-        result["submission"] = measure(importlib.import_module("generate_embeds"), names)
+        result["submission"] = measure(import_in_process(build_random_repo(tmp / "repo", args.model)), names)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 

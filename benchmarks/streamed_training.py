@@ -8,10 +8,10 @@ import argparse
 import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
+from pipeline.evaluation import top1
 from pipeline.experiment import Experiment
-from stages.learning_curve import top1
+from pipeline.paths import EVAL_METRICS
 
 
 def main() -> None:
@@ -24,10 +24,11 @@ def main() -> None:
     assert not experiment.cache.tail_resident
     started = time.perf_counter()
     retriever, history = experiment.train_adapter_tail(experiment.queries("train"))
-    resident = json.loads(Path("metrics/eval.json").read_text())
+    resident = json.loads(EVAL_METRICS.read_text())
     result = {"tail_bytes": experiment.cache.tail_bytes, "budget_bytes": experiment.cache.memory_bytes,
               "train_seconds": round(time.perf_counter() - started, 1), "final_loss": round(history[-1]["loss"], 4),
-              **{f"{split}_top1_streamed": round(top1(retriever, experiment, split), 4) for split in ("val", "test")},
+              **{f"{split}_top1_streamed": round(top1(retriever, experiment.cache, experiment.queries(split)), 4)
+                 for split in ("val", "test")},
               **{f"{split}_top1_resident": round(resident[split]["adapter_tail"]["top1"], 4)
                  for split in ("val", "test")}}
     print(json.dumps(result, indent=1))

@@ -12,10 +12,8 @@ end_to_end / encode_only says how much of the device's speed the input pipeline 
 Usage: python -m benchmarks.submission_throughput [--model ViT-L-14-336] [--images 4096] [--size 640x480]
 """
 import argparse
-import importlib
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,9 +25,13 @@ from torch.utils.data import DataLoader
 
 from pipeline.features import FeatureSpec, ImageFiles
 from pipeline.package import Shipment, build_repo
-from submission_src.model import FusionAdapter, QueryTagger, model_config
+from pipeline.paths import SYNTHETIC_ROOT
+from pipeline.verify import import_in_process
+from submission_src.backbone import model_config
+from submission_src.fusion import FusionAdapter
+from submission_src.tagger import QueryTagger
 
-SOURCE_IMAGES = Path("data/synth/test/images")
+SOURCE_IMAGES = SYNTHETIC_ROOT / "test" / "images"
 
 
 def write_images(folder: Path, count: int, size: tuple[int, int]) -> list[str]:
@@ -49,7 +51,7 @@ def build_random_repo(folder: Path, model: str) -> Path:
     """A repo of `model` with random weights, an untrained adapter and an untrained tagger (speed only)."""
     folder.mkdir(parents=True, exist_ok=True)
     spec = FeatureSpec(model, None, tail_blocks=1)
-    shipment = Shipment("arithmetic", "a benchmark", FusionAdapter(model_config(model)["embed_dim"], 512).state_dict(),
+    shipment = Shipment("arithmetic", "a benchmark", FusionAdapter(model_config(model)["embed_dim"], 512).saved(),
                         {}, 0)
     torch.save(QueryTagger().saved(), folder / "tagger.pt")
     return build_repo(folder / "hf_repo", spec, shipment, folder / "tagger.pt", {"val": {}, "test": {}}, {})
@@ -101,9 +103,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         names = write_images(Path(tmp) / "images", args.images, tuple(map(int, args.size.split("x"))))
-        sys.path.insert(0, str(build_random_repo(Path(tmp), args.model)))
-        result = {"model": args.model, "images": args.images, "size": args.size}
-        result |= measure(importlib.import_module("generate_embeds"), names)
+        embeds = import_in_process(build_random_repo(Path(tmp), args.model))
+        result = {"model": args.model, "images": args.images, "size": args.size} | measure(embeds, names)
     print(json.dumps(result, indent=1))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")

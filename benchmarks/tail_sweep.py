@@ -10,15 +10,16 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from pipeline.dataset import load_manifest
-from pipeline.experiment import TAGGER_PATH, Experiment
-from pipeline.features import FeatureSpec, extract, image_table, text_table
+from pipeline.evaluation import top1
+from pipeline.experiment import Experiment
+from pipeline.features import FeatureCache, FeatureSpec, extract, image_table, text_table
 from pipeline.params import load_params
-from pipeline.training import FeatureCache, build_query_set, embed_all, rank_queries
-from submission_src.model import QueryTagger
+from pipeline.paths import TAGGER
+from pipeline.training import build_query_set
+from submission_src.tagger import QueryTagger
 
 
 def main() -> None:
@@ -29,7 +30,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/tail_sweep"))
     args = parser.parse_args()
     splits = {name: source for name, source in load_manifest().items() if name in ("train", "val")}
-    tagger = QueryTagger.from_saved(torch.load(TAGGER_PATH, weights_only=True))
+    tagger = QueryTagger.from_saved(torch.load(TAGGER, weights_only=True))
     for k in args.k:
         params = copy.deepcopy(load_params())
         params["features"]["tail_blocks"] = k
@@ -44,9 +45,8 @@ def main() -> None:
             params["tail"].update(epochs=epochs, lr=args.lr or params["tail"]["lr"])
             started = time.time()
             retriever, _ = Experiment(params, spec, backbone, cache, tagger).train_adapter_tail(train, desc=f"K={k}")
-            query, database, rows = embed_all(retriever, cache, val)
-            top1 = float(np.mean(rank_queries(query, database, rows, val.target_rows)[0] == 0))
-            print(json.dumps({"k": k, "epochs": epochs, "lr": params["tail"]["lr"], "val_top1": round(top1, 4),
+            print(json.dumps({"k": k, "epochs": epochs, "lr": params["tail"]["lr"],
+                              "val_top1": round(top1(retriever, cache, val), 4),
                               "train_seconds": round(time.time() - started),
                               "features_seconds": round(features_seconds)}), flush=True)
 

@@ -7,8 +7,10 @@ with open_clip's ClipLoss, so that at the end "a photo of a guitar" lands near i
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +26,10 @@ from tqdm import tqdm
 from pipeline.catalog import load_catalog
 from pipeline.render import render
 from pipeline.scenes import SceneConfig, SceneSampler, held_out_pairs
-from submission_src.model import load_rgb, object_phrase
+from submission_src.images import load_rgb
+from submission_src.phrases import object_phrase
 
+log = logging.getLogger(__name__)
 PRETRAINING_STYLE = "noto"  # the backbone's "web": it never sees the challenge splits' OpenMoji drawings
 
 
@@ -85,8 +89,10 @@ def _lr_at(step: int, config: BootstrapConfig) -> float:
 
 
 def train_bootstrap(model: nn.Module, tokenize, phrases: list[str], config: BootstrapConfig,
-                    evaluate=None, eval_every: int = 0, device: str = "cpu") -> list[dict]:
-    """Trains `model` (an open_clip CLIP) in place; returns the per-step history (losses, lr, evaluations)."""
+                    evaluate=None, eval_every: int = 0, device: str = "cpu",
+                    on_step: Callable[[dict], None] | None = None) -> list[dict]:
+    """Trains `model` (an open_clip CLIP) in place; returns the per-step history (losses, lr, evaluations), each
+    row also given to `on_step` as soon as it is made."""
     torch.manual_seed(config.seed)
     n_objects = len(phrases)
     model.to(device)
@@ -132,8 +138,10 @@ def train_bootstrap(model: nn.Module, tokenize, phrases: list[str], config: Boot
             model.eval()
             record.update(evaluate(model))
             model.train()
-            tqdm.write(str({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}))
+            log.info("%s", {k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()})
         history.append(record)
+        if on_step:
+            on_step(record)
     model.eval()
     return history
 

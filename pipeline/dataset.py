@@ -1,4 +1,5 @@
-"""Where each split's data lives, and a validator that rejects a broken challenge folder before any work."""
+"""The challenge's data format, where each split's data lives, and a validator that rejects a broken challenge
+folder before any work."""
 from __future__ import annotations
 
 import hashlib
@@ -9,10 +10,12 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from pipeline.synth import CSV_COLUMNS, DISTRACTORS_CSV, PLAIN_TWIN, SPLITS
+from pipeline.paths import MANIFEST, SYNTHETIC_ROOT
 
-SYNTHETIC_ROOT = Path("data/synth")
-MANIFEST_PATH = Path("data/dataset.json")
+SPLITS = ("train", "val", "test")
+PLAIN_TWIN = "test_plain"  # the test split's queries in the training wording: the paraphrase gap's baseline
+CSV_COLUMNS = ["query_image", "query_text", "target_image"]  # the challenge's data.csv
+DISTRACTORS_CSV = "distractors.csv"  # more database images of a split: scenes no query asks for
 MAX_LISTED = 5  # bad rows/files named in an error message
 
 
@@ -147,14 +150,14 @@ def _fingerprint(split: SplitSource, rows: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def manifest_fingerprint(path: Path = MANIFEST_PATH) -> str:
+def manifest_fingerprint(path: Path = MANIFEST) -> str:
     """One digest of every split's fingerprint: what the feature cache's key takes from the data."""
     splits = json.loads(Path(path).read_text())["splits"]
     fingerprints = json.dumps({n: s["fingerprint"] for n, s in splits.items()}, sort_keys=True)
     return hashlib.sha1(fingerprints.encode()).hexdigest()
 
 
-def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, SplitSource]:
+def load_manifest(path: Path = MANIFEST) -> dict[str, SplitSource]:
     raw = json.loads(Path(path).read_text())
     return {name: SplitSource(s["csv"], s["images"], s["holdout"], s.get("distractors"))
             for name, s in raw["splits"].items()}

@@ -1,18 +1,19 @@
 """What the training and evaluation stages share: the params' cache, query tagger and query sets."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from pipeline.dataset import load_manifest
-from pipeline.features import CACHE_ROOT, FeatureSpec, data_fingerprint
+from pipeline.features import FeatureCache, FeatureSpec, data_fingerprint
 from pipeline.params import load_params, resolve_device
-from pipeline.training import FeatureCache, QuerySet, Retriever, build_query_set, train_retriever
-from submission_src.model import Backbone, FusionAdapter, QueryTagger
-
-TAGGER_PATH = Path("models/parser/tagger.pt")
+from pipeline.paths import CACHE_ROOT, TAGGER
+from pipeline.training import QuerySet, Retriever, build_query_set, train_retriever
+from submission_src.backbone import Backbone
+from submission_src.fusion import FusionAdapter
+from submission_src.tagger import QueryTagger
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Experiment:
         for p in backbone.parameters():
             p.requires_grad_(False)
         cache = FeatureCache.open(CACHE_ROOT / spec.key(backbone, data_fingerprint()), params["train"]["memory_gb"])
-        parser = QueryTagger.from_saved(torch.load(TAGGER_PATH, weights_only=True))
+        parser = QueryTagger.from_saved(torch.load(TAGGER, weights_only=True))
         return cls(params, spec, backbone, cache, parser)
 
     def queries(self, split: str) -> QuerySet:
@@ -46,15 +47,17 @@ class Experiment:
         return self.cache.image_embeddings.shape[1]
 
     def train_adapter(self, queries: QuerySet, desc: str = "adapter", schedule: dict | None = None,
-                      features=None, max_batches: int | None = None) -> tuple[Retriever, list[dict]]:
+                      features=None, max_batches: int | None = None,
+                      on_epoch: Callable[[dict], None] | None = None) -> tuple[Retriever, list[dict]]:
         """A fusion adapter trained on frozen features: the cache, or `features` (anything with its methods);
         `schedule`: epochs, batch_size, lr, weight_decay, seed (default: params `adapter`)."""
         retriever = Retriever(FusionAdapter(self.dim, self.params["adapter"]["hidden"]))
         return retriever, self.train(retriever, queries, schedule or self.params["adapter"], desc, features,
-                                      max_batches)
+                                      max_batches, on_epoch)
 
     def train_adapter_tail(self, queries: QuerySet, desc: str = "adapter_tail", schedule: dict | None = None,
-                           features=None, max_batches: int | None = None) -> tuple[Retriever, list[dict]]:
+                           features=None, max_batches: int | None = None,
+                           on_epoch: Callable[[dict], None] | None = None) -> tuple[Retriever, list[dict]]:
         """A fusion adapter and the last K visual units, jointly, on cached activations (default schedule: params
         `tail`); the tail starts from the pretrained weights every time (a backbone of its own)."""
         blocks = self.spec.tail_blocks
@@ -65,12 +68,13 @@ class Experiment:
             param.requires_grad_(True)
         retriever = Retriever(FusionAdapter(self.dim, self.params["adapter"]["hidden"]), backbone, blocks)
         return retriever, self.train(retriever, queries, schedule or self.params["tail"], desc, features,
-                                      max_batches)
+                                      max_batches, on_epoch)
 
     def train(self, retriever: Retriever, queries: QuerySet, schedule: dict, desc: str, features=None,
-              max_batches: int | None = None) -> list[dict]:
-        """Trains `retriever` in place on the cache (or `features`) with `schedule` (a params section)."""
+              max_batches: int | None = None, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+        """Trains `retriever` in place on the cache (or `features`) with `schedule` (a params section); `on_epoch`
+        gets each epoch's history row (a training curve)."""
         return train_retriever(retriever, self.cache if features is None else features, queries,
                                epochs=schedule["epochs"], batch_size=schedule["batch_size"], lr=schedule["lr"],
                                weight_decay=schedule["weight_decay"], seed=schedule["seed"], desc=desc,
-                               max_batches=max_batches, device=self.device)
+                               max_batches=max_batches, device=self.device, on_epoch=on_epoch)

@@ -8,7 +8,8 @@ block at a time (pipeline/streaming.py). `<key>` hashes architecture, weights, p
 fingerprint, the text table and the store's format, so a changed backbone or dataset never reads stale features.
 The store is built under a `.partial` name in whole chunks, each leaving a marker when written (by one process, or
 by the ranks of a torchrun job); a killed run resumes at the chunks without one, and the finished store appears by
-one atomic rename, so a reader never sees it half written.
+one atomic rename, so a reader never sees it half written. `FeatureCache` is its one reader: training, evaluation
+and analysts (`open_cache`) alike.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +33,11 @@ from tqdm import tqdm
 
 from pipeline.catalog import load_catalog
 from pipeline.dataset import SplitSource, load_manifest, manifest_fingerprint
-from submission_src.model import Backbone, load_rgb, object_phrase
+from pipeline.paths import BOOTSTRAP_WEIGHTS, CACHE_ROOT
+from submission_src.backbone import Backbone
+from submission_src.images import load_rgb
+from submission_src.phrases import object_phrase
 
-CACHE_ROOT = Path("cache")
-BOOTSTRAP_WEIGHTS = Path("models/bootstrap/clip.pt")
 STORE_NAME = "features.zarr"
 STORE_FORMAT = 2  # 2: fp16 tail inputs in bounded row blocks, rows in reference-group order
 TAIL_CHUNK_BYTES = 32 << 20  # a bigger block would make a streamed read hold more than it needs
@@ -129,6 +132,40 @@ class ImageFiles(Dataset):
         return self.preprocess(load_rgb(self.paths[i])[0])
 
 
+def row_bytes(array: zarr.Array) -> int:
+    return math.prod(array.shape[1:]) * array.dtype.itemsize
+
+
+def torch_dtype(array: zarr.Array) -> torch.dtype:
+    return torch.from_numpy(np.empty(0, array.dtype)).dtype
+
+
+def read_overhead_bytes(array: zarr.Array) -> int:
+    """What a read holds besides its destination: one stored block decoded and the rows taken from it."""
+    return 2 * array.chunks[0] * row_bytes(array)
+
+
+def read_rows(array: zarr.Array, rows: np.ndarray, out: torch.Tensor | None = None) -> torch.Tensor:
+    """`array[rows]` for sorted unique `rows`, read one stored block at a time (each block touched once), into
+    `out` (its first len(rows) rows) or a new tensor."""
+    if out is None:
+        out = torch.empty((len(rows), *array.shape[1:]), dtype=torch_dtype(array))
+    block = array.chunks[0]
+    starts = np.flatnonzero(np.diff(rows // block, prepend=-1))
+    for begin, end in zip(starts, [*starts[1:], len(rows)]):
+        span = array[rows[begin]: rows[end - 1] + 1]
+        if len(span) != end - begin:  # rows missing from the span: keep those asked for
+            span = span[rows[begin:end] - rows[begin]]
+        out[begin:end].numpy()[:] = span  # a copy: the store's arrays are read-only
+    return out[: len(rows)]
+
+
+def read_any_rows(array: zarr.Array, rows: np.ndarray) -> torch.Tensor:
+    """`array[rows]` for rows in any order, repeats allowed."""
+    unique, inverse = np.unique(rows, return_inverse=True)
+    return read_rows(array, unique)[torch.from_numpy(inverse.reshape(-1))]
+
+
 def tail_chunk_rows(chunk: int, row_bytes: int) -> int:
     """Rows per stored block of tail inputs: `chunk` halved until a block is at most TAIL_CHUNK_BYTES (it still
     divides `chunk`, so ranks writing whole extraction chunks never share a block)."""
@@ -169,9 +206,9 @@ def extract(backbone: Backbone, spec: FeatureSpec, images: pd.DataFrame, texts: 
         shutil.rmtree(done_dir, ignore_errors=True)
         store = zarr.open_group(partial, mode="w")
         store.create_array("image_embeddings", shape=(len(images), embed_dim), chunks=(chunk, embed_dim), dtype=dtype)
-        row_bytes = 2 * math.prod(activation_shape)
+        activation_bytes = 2 * math.prod(activation_shape)
         store.create_array("tail_inputs", shape=(len(images), *activation_shape),
-                           chunks=(tail_chunk_rows(chunk, row_bytes), *activation_shape), dtype=np.float16)
+                           chunks=(tail_chunk_rows(chunk, activation_bytes), *activation_shape), dtype=np.float16)
         store.create_array("text_embeddings", shape=(len(texts), embed_dim), chunks=(4096, embed_dim), dtype=dtype)
         store.attrs.update({"tail_blocks": spec.tail_blocks, "model": spec.model, "pretrained": spec.pretrained,
                             "complete": False})
@@ -217,8 +254,62 @@ def extract(backbone: Backbone, spec: FeatureSpec, images: pd.DataFrame, texts: 
     return final
 
 
+@dataclass
+class FeatureCache:
+    """The one reader of a store `extract` wrote: training, evaluation and analysts (`frames`) read through it."""
+
+    images: pd.DataFrame
+    texts: pd.DataFrame
+    image_embeddings: torch.Tensor
+    text_embeddings: torch.Tensor
+    store: zarr.Group
+    memory_bytes: int  # host memory the tail inputs may take (train.memory_gb)
+    _resident_tail: torch.Tensor | None = None
+
+    @classmethod
+    def open(cls, out_dir: Path, memory_gb: float = 8.0) -> "FeatureCache":
+        """The store `extract` wrote in `out_dir`; `memory_gb`: host memory its tail inputs may take."""
+        store = zarr.open_group(out_dir / STORE_NAME, mode="r")
+        return cls(pd.read_parquet(out_dir / "images.parquet"), pd.read_parquet(out_dir / "texts.parquet"),
+                   torch.from_numpy(store["image_embeddings"][:]).float(),
+                   torch.from_numpy(store["text_embeddings"][:]).float(), store, int(memory_gb * 1e9))
+
+    def embeddings(self, rows: np.ndarray) -> torch.Tensor:
+        return self.image_embeddings[rows]
+
+    @cached_property
+    def tail_array(self) -> zarr.Array:
+        """The stored tail inputs (opened once: each opening reads its metadata from disk)."""
+        return self.store["tail_inputs"]
+
+    @property
+    def tail_bytes(self) -> int:
+        """The tail inputs' size in host memory (the store holds them compressed)."""
+        return self.tail_array.shape[0] * row_bytes(self.tail_array)
+
+    @property
+    def tail_resident(self) -> bool:
+        return self.tail_bytes <= self.memory_bytes
+
+    def tail_inputs(self, rows: np.ndarray) -> torch.Tensor:
+        """The fp16 activations of cache `rows`: from host memory when the whole array fits the budget (read
+        once, as batches pick rows all over the store), else from the store."""
+        if self._resident_tail is None and self.tail_resident:
+            self._resident_tail = read_rows(self.tail_array, np.arange(self.tail_array.shape[0]))
+        if self._resident_tail is None:
+            return read_any_rows(self.tail_array, rows)
+        return self._resident_tail[torch.tensor(rows)]
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Images and texts as DataFrames, each row with its `embedding` (a numpy vector): for analysts."""
+        images, texts = self.images.copy(), self.texts.copy()
+        images["embedding"] = list(self.image_embeddings.numpy())
+        texts["embedding"] = list(self.text_embeddings.numpy())
+        return images, texts
+
+
 def open_cache(key: str | None = None, root: Path = CACHE_ROOT) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The cache as two pandas DataFrames, images and texts, each row with its `embedding` (a numpy vector).
+    """The cache as two pandas DataFrames, images and texts, each row with its `embedding` (FeatureCache.frames).
 
     `key` defaults to the cache of the backbone that params.yaml names.
     """
@@ -227,10 +318,4 @@ def open_cache(key: str | None = None, root: Path = CACHE_ROOT) -> tuple[pd.Data
 
         spec = FeatureSpec.from_params(load_params())
         key = spec.key(spec.load_backbone(), data_fingerprint())
-    out_dir = root / key
-    store = zarr.open_group(out_dir / STORE_NAME, mode="r")
-    images = pd.read_parquet(out_dir / "images.parquet")
-    texts = pd.read_parquet(out_dir / "texts.parquet")
-    images["embedding"] = list(store["image_embeddings"][:])
-    texts["embedding"] = list(store["text_embeddings"][:])
-    return images, texts
+    return FeatureCache.open(root / key).frames()

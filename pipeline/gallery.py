@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from submission_src.model import load_rgb
+from submission_src.images import load_rgb
 
 THUMB = 128
 CAPTION = 44

@@ -12,16 +12,18 @@ import torch
 from open_clip.tokenizer import HFTokenizer
 
 from pipeline.features import FeatureSpec
+from pipeline.paths import ADAPTER, ADAPTER_TAIL
 from pipeline.tagging import TaggerConfig
-from submission_src.model import Backbone, FusionAdapter, build_clip
+from submission_src.backbone import build_clip
+from submission_src.fusion import FusionAdapter
+from submission_src.weights import WEIGHTS_NAME, save_weights
 
 SOURCE = Path(__file__).resolve().parents[1] / "submission_src"
-SHIPPED_CODE = ("model.py", "generate_embeds.py")
+SHIPPED_CODE = tuple(sorted(p.name for p in SOURCE.glob("*.py") if p.name != "__init__.py"))  # every concept
 SIZE_LIMIT = 4_000_000_000  # the judge's "4 GB", read strictly: 10^9 bytes, not GiB
 TOKENIZER_DIR = "tokenizer"
 TOKENIZER_ALLOWANCE = 50_000_000  # tokenizer files are not known before package time; the largest are ~35 MB
 SHIPPABLE = ("arithmetic", "adapter", "adapter_tail")  # fewest learned parameters first: a tie ships the simpler
-FUSION_PATH, TAIL_PATH = Path("models/fusion/adapter.pt"), Path("models/tail/adapter_tail.pt")
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class Shipment:
     Args:
         method: one of SHIPPABLE.
         reason: why it was chosen, for the model card.
-        adapter: the FusionAdapter's state dict (untrained for `arithmetic`: exactly the rule).
+        adapter: the FusionAdapter, as its `saved()` (untrained for `arithmetic`: exactly the rule).
         tail: tuned tail weights by CLIP state-dict name; empty ships the backbone as pretrained.
         tail_blocks: how many visual units the tail covers (0 for none).
     """
@@ -55,12 +57,11 @@ class Shipment:
         else:
             method, reason = requested, f"package.method: {requested} (val Top-1 {scores})"
         if method == "adapter_tail":
-            tuned = torch.load(TAIL_PATH, map_location="cpu", weights_only=True)
+            tuned = torch.load(ADAPTER_TAIL, map_location="cpu", weights_only=True)
             return cls(method, reason, tuned["adapter"], tuned["tail"], tuned["tail_blocks"])
-        adapter = torch.load(FUSION_PATH, map_location="cpu", weights_only=True)
+        adapter = torch.load(ADAPTER, map_location="cpu", weights_only=True)
         if method == "arithmetic":  # an untrained adapter of the same shape is exactly the rule
-            dim, hidden = adapter["correction.2.weight"].shape[0], adapter["correction.0.weight"].shape[0]
-            adapter = FusionAdapter(dim, hidden).state_dict()
+            adapter = FusionAdapter(**adapter["config"]).saved()
         return cls(method, reason, adapter, {}, 0)
 
 
@@ -93,25 +94,6 @@ def check_repo_fits(model_cfg: dict, tagger: TaggerConfig, adapter_hidden: int, 
         raise SystemExit(f"backbone {name}: the submission would be {predicted / 1e9:.2f} GB (fp16 weights), over the "
                          f"judge's {SIZE_LIMIT / 1e9:.0f} GB limit; pick a smaller model. Stopped before features.")
     return predicted
-
-
-def weights_payload(backbone: Backbone, shipment: Shipment, tagger_path: Path, tokenizer_dir: str | None) -> dict:
-    """Everything the deployed model loads: the resolved backbone config and its weights with the tuned tail,
-    the adapter, the tagger."""
-    backbone.clip.load_state_dict(shipment.tail, strict=False)
-    adapter = shipment.adapter
-    return {
-        "format": 2,
-        # fp16 on disk: what the judge's GPU runs anyway; half the bytes to fit the 4 GB limit and load.
-        "backbone": {"config": backbone.config, "tokenizer_dir": tokenizer_dir,
-                     "state_dict": {name: value.half() if value.is_floating_point() else value
-                                    for name, value in backbone.clip.state_dict().items()}},
-        "adapter": {"dim": adapter["correction.2.weight"].shape[0], "hidden": adapter["correction.0.weight"].shape[0],
-                    "state_dict": adapter},
-        "parser": torch.load(tagger_path, map_location="cpu", weights_only=True),
-        "method": shipment.method,
-        "tail_blocks": shipment.tail_blocks,
-    }
 
 
 def _paraphrase_line(metrics: dict, method: str) -> str:
@@ -158,12 +140,15 @@ downloaded at run time.
 {rows}
 
 {_paraphrase_line(metrics, shipment.method)}
-Bootstrap backbone zero-shot object recall@k: val {recall.get('val', float('nan')):.3f}, test {recall.get('test', float('nan')):.3f}.
+Bootstrap backbone zero-shot object recall@k: val {recall.get('val', float('nan')):.3f}, \
+test {recall.get('test', float('nan')):.3f}.
 """
 
 
 def build_repo(out: Path, spec: FeatureSpec, shipment: Shipment, tagger_path: Path, metrics: dict,
                bootstrap: dict) -> Path:
+    """Writes the judge's repo to `out`: every shipped module, weights.pth with the shipment's tuned tail, the
+    tokenizer files of a model that needs them, requirements and the model card."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     for name in SHIPPED_CODE:
@@ -176,6 +161,10 @@ def build_repo(out: Path, spec: FeatureSpec, shipment: Shipment, tagger_path: Pa
     if isinstance(backbone.tokenizer, HFTokenizer):  # saved here, loaded from here: no hub at run time
         backbone.tokenizer.save_pretrained(out / TOKENIZER_DIR)
         tokenizer_dir = TOKENIZER_DIR
-    torch.save(weights_payload(backbone, shipment, tagger_path, tokenizer_dir), out / "weights.pth")
+    backbone.clip.load_state_dict(shipment.tail, strict=False)
+    save_weights(out / WEIGHTS_NAME, backbone_config=backbone.config, backbone_state=backbone.clip.state_dict(),
+                 tokenizer_dir=tokenizer_dir, adapter=shipment.adapter,
+                 parser=torch.load(tagger_path, map_location="cpu", weights_only=True), method=shipment.method,
+                 tail_blocks=shipment.tail_blocks)
     (out / "README.md").write_text(model_card(metrics, bootstrap, spec, shipment))
     return out

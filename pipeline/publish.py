@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-REPO_DIR = Path("dist/hf_repo")
+from pipeline.paths import REPO
 
 
 def planned_files(folder: Path) -> list[tuple[str, int]]:
@@ -20,7 +20,7 @@ def planned_files(folder: Path) -> list[tuple[str, int]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo-id", required=True)
-    parser.add_argument("--folder", type=Path, default=REPO_DIR)
+    parser.add_argument("--folder", type=Path, default=REPO)
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--private", action="store_true")
     args = parser.parse_args(argv)

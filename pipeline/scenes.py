@@ -148,7 +148,8 @@ class SceneSampler:
                 shade = self.rng.integers(150, 236)
                 tint = self.rng.integers(-12, 13, size=3)
                 floor = tuple(int(np.clip(shade + t, 0, 255)) for t in tint)
-                if not (c.max_texture or c.lighting):  # the plain world draws nothing more: its scenes stay as they were
+                # The plain world draws nothing more: its scenes stay as they were.
+                if not (c.max_texture or c.lighting):
                     return Scene(floor, objects)
                 texture = float(self.rng.uniform(0, c.max_texture))
                 return Scene(floor, objects, round(texture, 3), int(self.rng.integers(1 << 31)), self.light())

@@ -4,11 +4,11 @@ A window is a set of whole reference groups whose cache rows fit one of two host
 windows in random order and draws its batches inside each, while a thread reads the next window into the other
 buffer. Host memory for the tail inputs is then two buffers and the stored block being read (decoded, and the
 rows taken from it), whatever the number of images. The store keeps each reference image next to its targets
-(pipeline/features.py), so a window's rows lie in few stored blocks, each read once.
+(pipeline/features.py, which also reads them block by block), so a window's rows lie in few stored blocks, each
+read once.
 """
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
@@ -17,39 +17,7 @@ import numpy as np
 import torch
 import zarr
 
-
-def row_bytes(array: zarr.Array) -> int:
-    return math.prod(array.shape[1:]) * array.dtype.itemsize
-
-
-def torch_dtype(array: zarr.Array) -> torch.dtype:
-    return torch.from_numpy(np.empty(0, array.dtype)).dtype
-
-
-def read_overhead_bytes(array: zarr.Array) -> int:
-    """What a read holds besides its destination: one stored block decoded and the rows taken from it."""
-    return 2 * array.chunks[0] * row_bytes(array)
-
-
-def read_rows(array: zarr.Array, rows: np.ndarray, out: torch.Tensor | None = None) -> torch.Tensor:
-    """`array[rows]` for sorted unique `rows`, read one stored block at a time (each block touched once), into
-    `out` (its first len(rows) rows) or a new tensor."""
-    if out is None:
-        out = torch.empty((len(rows), *array.shape[1:]), dtype=torch_dtype(array))
-    block = array.chunks[0]
-    starts = np.flatnonzero(np.diff(rows // block, prepend=-1))
-    for begin, end in zip(starts, [*starts[1:], len(rows)]):
-        span = array[rows[begin]: rows[end - 1] + 1]
-        if len(span) != end - begin:  # rows missing from the span: keep those asked for
-            span = span[rows[begin:end] - rows[begin]]
-        out[begin:end].numpy()[:] = span  # a copy: the store's arrays are read-only
-    return out[: len(rows)]
-
-
-def read_any_rows(array: zarr.Array, rows: np.ndarray) -> torch.Tensor:
-    """`array[rows]` for rows in any order, repeats allowed."""
-    unique, inverse = np.unique(rows, return_inverse=True)
-    return read_rows(array, unique)[torch.from_numpy(inverse.reshape(-1))]
+from pipeline.features import read_overhead_bytes, read_rows, row_bytes, torch_dtype
 
 
 def pack_groups(groups: list[np.ndarray], batch_size: int) -> list[np.ndarray]:

@@ -12,14 +12,10 @@ import pandas as pd
 from tqdm import tqdm
 
 from pipeline.catalog import load_catalog
+from pipeline.dataset import CSV_COLUMNS, DISTRACTORS_CSV, SPLITS
 from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
 from pipeline.render import render, sprite
 from pipeline.scenes import Scene, SceneConfig, SceneSampler, held_out_pairs
-
-SPLITS = ("train", "val", "test")
-PLAIN_TWIN = "test_plain"  # the test split's queries in the training wording: the paraphrase gap's baseline
-CSV_COLUMNS = ["query_image", "query_text", "target_image"]
-DISTRACTORS_CSV = "distractors.csv"  # more database images of a split: scenes no query asks for
 
 
 @dataclass(frozen=True)

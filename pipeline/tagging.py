@@ -7,9 +7,11 @@ template's own words. The held-out wording is never read here.
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,8 +23,9 @@ from tqdm import tqdm
 
 from pipeline.catalog import load_catalog
 from pipeline.phrasing import Phrase, Wording, compose, joined, load_wording, merged_style
-from submission_src.model import TAGS, ParsedQuery, QueryTagger, split_words
+from submission_src.tagger import TAGS, ParsedQuery, QueryTagger, split_words
 
+log = logging.getLogger(__name__)
 GROUP_WEIGHTS = {"add": 0.2, "remove": 0.2, "both": 0.5, "none": 0.1}
 CONNECTORS = (". ", "; ", ", ", " and ", " then ", ", then ", ". Also ", "\n", " - ", "! ", " ")
 _SLOT = re.compile(r"(\{[a-z_]+\})")
@@ -56,7 +59,8 @@ class TaggerConfig:
         return cls(corpus=tuple(p["corpus"]), dev=tuple(p["dev"]), vocabulary=p["vocabulary"],
                    open_vocabulary=float(p["open_vocabulary"]), adjectives=float(p["adjectives"]),
                    typo_rate=float(p["typo_rate"]), mix_styles=float(p["mix_styles"]), two_part=float(p["two_part"]),
-                   validation_share=float(p["validation_share"]), steps=int(p["steps"]), batch_size=int(p["batch_size"]), lr=float(p["lr"]),
+                   validation_share=float(p["validation_share"]), steps=int(p["steps"]),
+                   batch_size=int(p["batch_size"]), lr=float(p["lr"]),
                    buckets=int(p["buckets"]), dim=int(p["dim"]), hidden=int(p["hidden"]), layers=int(p["layers"]),
                    dropout=float(p["dropout"]), word_dropout=float(p["word_dropout"]), seed=int(p["seed"]))
 
@@ -256,10 +260,10 @@ def score_parses(predicted: list[ParsedQuery], gold: list[dict[str, list[tuple[s
             "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-9), "n": len(exact)}
 
 
-def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]],
-                 log_every: int = 100) -> tuple[QueryTagger, list[dict]]:
+def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]], log_every: int = 100,
+                 on_check: Callable[[dict], None] | None = None) -> tuple[QueryTagger, list[dict]]:
     """A tagger trained on freshly drawn texts of the training templates; history holds its scores on `checks`
-    (name -> labelled texts never trained on)."""
+    (name -> labelled texts never trained on), every `log_every` steps, each row also given to `on_check`."""
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     training = [split_templates(load_wording(path), config.validation_share)[0] for path in config.corpus]
@@ -288,8 +292,9 @@ def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]],
                 row |= {f"{name}_exact": scores["exact"], f"{name}_f1": scores["f1"]}
             history.append(row)
             losses = []
-            tqdm.write("train_parser: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k != "step")
-                       + f" (step {step})")
+            log.info("step %d: %s", step, ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k != "step"))
+            if on_check:
+                on_check(row)
     return tagger.eval(), history
 
 

@@ -6,9 +6,10 @@ host memory when they fit `train.memory_gb`; a bigger store is streamed in windo
 """
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
 from itertools import islice
 from pathlib import Path
 
@@ -16,63 +17,17 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-import zarr
 from torch import nn
 from tqdm import tqdm
 
 from pipeline.dataset import SplitSource
-from pipeline.features import STORE_NAME
-from pipeline.streaming import Window, WindowStream, pack_groups, plan_windows, read_any_rows, read_rows, row_bytes
-from submission_src.model import Backbone, QueryTagger, phrase_sums
+from pipeline.features import FeatureCache
+from pipeline.streaming import Window, WindowStream, pack_groups, plan_windows
+from submission_src.backbone import Backbone
+from submission_src.phrases import phrase_sums
+from submission_src.tagger import QueryTagger
 
-
-@dataclass
-class FeatureCache:
-    images: pd.DataFrame
-    texts: pd.DataFrame
-    image_embeddings: torch.Tensor
-    text_embeddings: torch.Tensor
-    store: zarr.Group
-    memory_bytes: int  # host memory the tail inputs may take (train.memory_gb)
-    _resident_tail: torch.Tensor | None = None
-
-    @classmethod
-    def open(cls, out_dir: Path, memory_gb: float = 8.0) -> "FeatureCache":
-        store = zarr.open_group(out_dir / STORE_NAME, mode="r")
-        return cls(pd.read_parquet(out_dir / "images.parquet"), pd.read_parquet(out_dir / "texts.parquet"),
-                   torch.from_numpy(store["image_embeddings"][:]).float(),
-                   torch.from_numpy(store["text_embeddings"][:]).float(), store, int(memory_gb * 1e9))
-
-    def embeddings(self, rows: np.ndarray) -> torch.Tensor:
-        return self.image_embeddings[rows]
-
-    @cached_property
-    def tail_array(self) -> zarr.Array:
-        """The stored tail inputs (opened once: each opening reads its metadata from disk)."""
-        return self.store["tail_inputs"]
-
-    @property
-    def tail_bytes(self) -> int:
-        """The tail inputs' size in host memory (the store holds them compressed)."""
-        return self.tail_array.shape[0] * row_bytes(self.tail_array)
-
-    @property
-    def tail_resident(self) -> bool:
-        return self.tail_bytes <= self.memory_bytes
-
-    def tail_inputs(self, rows: np.ndarray) -> torch.Tensor:
-        """The fp16 activations of cache `rows`: from host memory when the whole array fits the budget (read
-        once, as batches pick rows all over the store), else from the store."""
-        if self._resident_tail is None and self.tail_resident:
-            self._resident_tail = read_rows(self.tail_array, np.arange(self.tail_array.shape[0]))
-        if self._resident_tail is None:
-            return read_any_rows(self.tail_array, rows)
-        return self._resident_tail[torch.tensor(rows)]
-
-    def tail_stream(self, batch_size: int, device: str) -> WindowStream:
-        """Windows of tail inputs within the budget, for training on a store that does not fit it."""
-        return WindowStream(self.tail_array, WindowStream.rows_within(self.tail_array, self.memory_bytes, batch_size),
-                            pin_memory=device.startswith("cuda"))
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -142,6 +97,12 @@ def streamed_epochs(queries: QuerySet, capacity: int, batch_size: int, rng: np.r
     return [plan_windows(groups, rows, capacity, batch_size, rng) for _ in range(epochs)]
 
 
+def tail_stream(cache: FeatureCache, batch_size: int, device: str) -> WindowStream:
+    """Windows of tail inputs within the cache's budget, for training on a store that does not fit it."""
+    return WindowStream(cache.tail_array, WindowStream.rows_within(cache.tail_array, cache.memory_bytes, batch_size),
+                        pin_memory=device.startswith("cuda"))
+
+
 def contrastive_loss(queries: torch.Tensor, targets: torch.Tensor, references: torch.Tensor,
                      logit_scale: torch.Tensor) -> torch.Tensor:
     """InfoNCE of each query against the batch's targets (siblings among them) and its own reference image."""
@@ -180,12 +141,13 @@ class Retriever(nn.Module):
 
 def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: int, batch_size: int, lr: float,
                     weight_decay: float, seed: int, desc: str, max_batches: int | None = None,
-                    device: str = "cpu") -> list[dict]:
+                    device: str = "cpu", on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
     """Trains in place on `device` (the cache stays in host memory; each batch moves once); `cache` is a
     FeatureCache or anything with its `embeddings`/`tail_inputs` methods. Tail inputs larger than the cache's
     memory budget are streamed: each epoch's batches are drawn window by window.
 
     `max_batches` stops each epoch early (for timing); its history then holds the scaled full-epoch seconds.
+    `on_epoch` is called with each epoch's history row as soon as it is made (a training curve).
     """
     retriever.to(device)
     rng = np.random.default_rng(seed)
@@ -194,7 +156,7 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     stream = None
     if retriever.backbone is not None and isinstance(cache, FeatureCache) and not cache.tail_resident:
-        stream = cache.tail_stream(batch_size, device)
+        stream = tail_stream(cache, batch_size, device)
         schedule = streamed_epochs(queries, stream.capacity, batch_size, rng, epochs)
     else:
         schedule = [[Window(None, reference_group_batches(queries, batch_size, rng))] for _ in range(epochs)]
@@ -227,29 +189,8 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
         epoch_seconds = (time.time() - epoch_started) * batch_counts[epoch] / timed
         history.append({"method": desc, "epoch": epoch + 1, "loss": float(np.mean(losses)),
                         "seconds": time.time() - started, "epoch_seconds": epoch_seconds})
-        tqdm.write(f"{desc}: epoch {epoch + 1} loss {history[-1]['loss']:.4f}")
+        log.info("%s: epoch %d loss %.4f", desc, epoch + 1, history[-1]["loss"])
+        if on_epoch:
+            on_epoch(history[-1])
     retriever.eval()
     return history
-
-
-@torch.no_grad()
-def rank_queries(query_embeddings: torch.Tensor, database: torch.Tensor, database_rows: np.ndarray,
-                 target_rows: np.ndarray, top: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """The judge's protocol: cosine over the database; returns each target's rank and each query's top rows."""
-    similarity = F.normalize(query_embeddings.float(), dim=-1) @ F.normalize(database.float(), dim=-1).T
-    position = {row: i for i, row in enumerate(database_rows)}
-    target_scores = similarity[torch.arange(len(target_rows)), [position[r] for r in target_rows]]
-    ranks = (similarity > target_scores[:, None]).sum(dim=1).numpy()
-    return ranks, database_rows[similarity.topk(min(top, len(database_rows)), dim=1).indices.numpy()]
-
-
-@torch.no_grad()
-def embed_all(retriever: Retriever, cache: FeatureCache, queries: QuerySet, batch_size: int = 512):
-    """Query embeddings of every query and the database embeddings of the split, in host memory."""
-    rows = queries.database_rows()
-    database = torch.cat([retriever.embed_images(cache, rows[i: i + batch_size])
-                          for i in range(0, len(rows), batch_size)])
-    index = np.arange(len(queries.frame))
-    query = torch.cat([retriever.embed_queries(cache, queries, index[i: i + batch_size])
-                       for i in range(0, len(index), batch_size)])
-    return query.cpu(), database.cpu(), rows

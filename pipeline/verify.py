@@ -3,6 +3,7 @@ every cache a library could fill from the hub pointed at an empty folder — and
 with the pipeline's own, so a package that drops a trained part cannot pass."""
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -10,11 +11,12 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
 
-from pipeline.package import SIZE_LIMIT
+from pipeline.package import SHIPPED_CODE, SIZE_LIMIT
 
 MIN_COSINE = 0.999  # judge row vs the pipeline's row: fp16 weights and the device-side resize stay far above it
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
@@ -60,6 +62,15 @@ json.dump({"top1": float(hits.mean()), "queries": len(df), "database": len(datab
            "dtype": str(queries.dtype), "finite": bool(np.isfinite(rows).all()),
            "max_norm_error": float(np.abs(np.linalg.norm(rows, axis=1) - 1).max())}, open(out, "w"))
 '''
+
+
+def import_in_process(repo: Path) -> ModuleType:
+    """The repo's `generate_embeds`, imported in this process as the judge imports it (its folder first on
+    sys.path); the shipped modules of a repo imported before are dropped first, so none of theirs is reused."""
+    for name in [Path(p).stem for p in SHIPPED_CODE]:
+        sys.modules.pop(name, None)
+    sys.path.insert(0, str(repo))
+    return importlib.import_module("generate_embeds")
 
 
 @dataclass

@@ -2,8 +2,9 @@
 import json
 import sys
 
-from pipeline.dataset import MANIFEST_PATH, DatasetError, prepare_manifest
+from pipeline.dataset import DatasetError, prepare_manifest
 from pipeline.params import load_params
+from pipeline.paths import MANIFEST
 
 
 def main() -> None:
@@ -12,7 +13,7 @@ def main() -> None:
         manifest = prepare_manifest(source)
     except DatasetError as err:
         sys.exit(f"data source rejected: {err}")
-    MANIFEST_PATH.write_text(json.dumps(manifest, indent=2) + "\n")
+    MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
     for name, split in manifest["splits"].items():
         print(f"{name}: {split['rows']} queries from {split['csv']}")
 

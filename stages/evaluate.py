@@ -8,31 +8,42 @@ import pandas as pd
 import torch
 
 from pipeline.baselines import Combiner, ImageOnly, TextOnly
-from pipeline.dataset import load_manifest
+from pipeline.console import show_logs
+from pipeline.dataset import PLAIN_TWIN, load_manifest
+from pipeline.evaluation import embed_all, rank_queries
 from pipeline.experiment import Experiment
 from pipeline.gallery import draw_gallery
 from pipeline.package import SHIPPABLE
-from pipeline.synth import PLAIN_TWIN
+from pipeline.paths import (
+    ADAPTER,
+    ADAPTER_TAIL,
+    COMBINER,
+    EVAL_METRICS,
+    METRICS,
+    PLOTS,
+    QUERY_TABLES,
+    TAIL_FIXES_GALLERY,
+    TEST_EMBEDDINGS,
+    gallery_plot,
+)
 from pipeline.tagging import score_parses
-from pipeline.training import Retriever, embed_all, rank_queries
-from submission_src.model import FusionAdapter, ParsedQuery
-
-OUT = Path("eval")
-QUERIES = OUT / "queries"  # one table per split the data has
+from pipeline.training import Retriever
+from submission_src.fusion import FusionAdapter
+from submission_src.tagger import ParsedQuery
 
 
 def load_methods(experiment: Experiment) -> dict[str, Retriever]:
     dim, hidden = experiment.dim, experiment.params["adapter"]["hidden"]
-    combiner, adapter, tuned = Combiner(dim).eval(), FusionAdapter(dim, hidden), FusionAdapter(dim, hidden)
-    combiner.load_state_dict(torch.load("models/fusion/combiner.pt", weights_only=True))
-    adapter.load_state_dict(torch.load("models/fusion/adapter.pt", weights_only=True))
-    saved = torch.load("models/tail/adapter_tail.pt", weights_only=True)
-    tuned.load_state_dict(saved["adapter"])
+    combiner = Combiner(dim).eval()
+    combiner.load_state_dict(torch.load(COMBINER, weights_only=True))
+    adapter = FusionAdapter.from_saved(torch.load(ADAPTER, weights_only=True))
+    saved = torch.load(ADAPTER_TAIL, weights_only=True)
     backbone = experiment.spec.load_backbone().eval()
     backbone.clip.load_state_dict(saved["tail"], strict=False)
     return {"image_only": Retriever(ImageOnly()), "text_only": Retriever(TextOnly()),
             "arithmetic": Retriever(FusionAdapter(dim, hidden)), "combiner": Retriever(combiner),
-            "adapter": Retriever(adapter), "adapter_tail": Retriever(tuned, backbone, saved["tail_blocks"])}
+            "adapter": Retriever(adapter),
+            "adapter_tail": Retriever(FusionAdapter.from_saved(saved["adapter"]), backbone, saved["tail_blocks"])}
 
 
 def parser_exact(frame: pd.DataFrame, source_csv: str) -> dict | None:
@@ -50,11 +61,12 @@ def parser_exact(frame: pd.DataFrame, source_csv: str) -> dict | None:
 
 
 def main() -> None:
+    show_logs()
     experiment = Experiment.load()
     methods = load_methods(experiment)
     manifest = load_manifest()
-    QUERIES.mkdir(parents=True, exist_ok=True)
-    Path("plots").mkdir(exist_ok=True)
+    QUERY_TABLES.mkdir(parents=True, exist_ok=True)
+    PLOTS.mkdir(exist_ok=True)
     metrics = {}
     for split in [s for s in ("val", "test", PLAIN_TWIN) if s in manifest]:
         queries = experiment.queries(split)
@@ -73,30 +85,30 @@ def main() -> None:
                 shippable[f"queries_{name}"], shippable[f"database_{name}"] = query.numpy(), database.numpy()
                 shippable["database_images"] = names[rows].to_numpy().astype(str)
         if shippable:
-            np.savez(OUT / "test_embeddings.npz", **shippable)
+            np.savez(TEST_EMBEDDINGS, **shippable)
         metrics[split]["parser_exact"] = parser_exact(detail, manifest[split].csv)
-        detail.to_parquet(QUERIES / f"{split}_queries.parquet", index=False)
+        detail.to_parquet(QUERY_TABLES / f"{split}_queries.parquet", index=False)
         if split != PLAIN_TWIN:
             gallery = pd.concat([detail[detail.rank_adapter_tail == 0].head(4),
                                  detail[detail.rank_adapter_tail > 0].head(4)])
             draw_gallery(gallery.rename(columns={"rank_adapter_tail": "rank"}), Path(manifest[split].images),
                          f"{split}: adapter_tail - 4 successes, then 4 failures (blue: target; green/red: retrieved)",
-                         Path(f"plots/gallery_{split}.png"))
+                         gallery_plot(split))
         if split == "test":  # what training bought, one query at a time
             fixed = detail[(detail.rank_adapter_tail == 0) & (detail.rank_arithmetic > 0)].head(8)
             metrics[split]["tail_fixed_share"] = float(np.mean((detail.rank_adapter_tail == 0)
                                                                & (detail.rank_arithmetic > 0)))
             draw_gallery(fixed.rename(columns={"rank_arithmetic": "rank"}), Path(manifest[split].images),
                          "test: right with adapter_tail, wrong with zero-shot arithmetic (caption: arithmetic's "
-                         "rank; retrieved: adapter_tail's)", Path("plots/gallery_tail_fixes.png"))
+                         "rank; retrieved: adapter_tail's)", TAIL_FIXES_GALLERY)
         print(split, {name: metrics[split][name]["top1"] for name in methods}, metrics[split]["parser_exact"])
     if PLAIN_TWIN in metrics:
         # Top-1 lost to the wording alone: the same scenes and edits, plain wording vs held-out wording.
         metrics["paraphrase_gap"] = {name: metrics[PLAIN_TWIN][name]["top1"] - metrics["test"][name]["top1"]
                                      for name in methods}
         print("paraphrase gap", metrics["paraphrase_gap"])
-    Path("metrics").mkdir(exist_ok=True)
-    Path("metrics/eval.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    METRICS.mkdir(exist_ok=True)
+    EVAL_METRICS.write_text(json.dumps(metrics, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -8,12 +8,21 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from pipeline.experiment import TAGGER_PATH
+from pipeline.console import show_logs
 from pipeline.params import load_params
+from pipeline.paths import EVAL_DIR, METRICS, PARSER_FAMILIES_PLOT, PARSER_HELDOUT, PARSER_METRICS, PLOTS, TAGGER
 from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
-from pipeline.tagging import (ObjectNames, TaggerConfig, dev_phrases, gold_objects, gold_parse, score_parses,
-                              template_phrases, validation_phrases)
-from submission_src.model import QueryTagger
+from pipeline.tagging import (
+    ObjectNames,
+    TaggerConfig,
+    dev_phrases,
+    gold_objects,
+    gold_parse,
+    score_parses,
+    template_phrases,
+    validation_phrases,
+)
+from submission_src.tagger import QueryTagger
 
 FILLS = 8  # texts per held-out template, each with other catalog objects
 SPEED_BATCH = 256
@@ -47,9 +56,10 @@ def family_plot(families: dict, overall: float, path: Path) -> None:
 
 
 def main() -> None:
+    show_logs()
     torch.set_num_threads(2)  # the CPU figure is quoted for 2 cores
     config = TaggerConfig.from_params(load_params()["parser"])
-    tagger = QueryTagger.from_saved(torch.load(TAGGER_PATH, weights_only=True))
+    tagger = QueryTagger.from_saved(torch.load(TAGGER, weights_only=True))
     heldout = template_phrases(load_wording(SEALED_WORDING), ObjectNames(), FILLS, seed=config.seed)
     overall, predicted = scored(tagger, heldout)
     detail = pd.DataFrame({"family": [p.family for p in heldout], "template": [p.template for p in heldout],
@@ -73,12 +83,12 @@ def main() -> None:
         "ms_per_query_cpu_2_threads": ms_per_query(tagger, detail.text.tolist()),
         "heldout_templates": int(detail.template.nunique()), "texts_per_template": FILLS,
     }
-    Path("eval").mkdir(exist_ok=True)
-    detail.to_parquet("eval/parser_heldout.parquet", index=False)
-    Path("plots").mkdir(exist_ok=True)
-    family_plot(families, overall["exact"], Path("plots/parser_families.png"))
-    Path("metrics").mkdir(exist_ok=True)
-    Path("metrics/parser.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    EVAL_DIR.mkdir(exist_ok=True)
+    detail.to_parquet(PARSER_HELDOUT, index=False)
+    PLOTS.mkdir(exist_ok=True)
+    family_plot(families, overall["exact"], PARSER_FAMILIES_PLOT)
+    METRICS.mkdir(exist_ok=True)
+    PARSER_METRICS.write_text(json.dumps(metrics, indent=2) + "\n")
     print(f"held-out exact {overall['exact']:.3f}, F1 {overall['f1']:.3f}; "
           f"in-distribution {metrics['in_distribution']['training_wording_unseen_templates']['exact']:.3f}; "
           f"{metrics['ms_per_query_cpu_2_threads']:.2f} ms/query")

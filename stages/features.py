@@ -8,23 +8,19 @@ import os
 
 import torch
 
+from pipeline.console import show_logs
 from pipeline.dataset import load_manifest
-from pipeline.features import CACHE_ROOT, FeatureSpec, data_fingerprint, extract, image_table, text_table
-from pipeline.package import check_repo_fits
+from pipeline.features import FeatureSpec, data_fingerprint, extract, image_table, text_table
 from pipeline.params import load_params, resolve_device
-from pipeline.tagging import TaggerConfig
-from submission_src.model import model_config
+from pipeline.paths import CACHE_ROOT, CURRENT_CACHE
 
 
 def main() -> None:
+    show_logs()
     params = load_params()
     spec = FeatureSpec.from_params(params)
-    predicted = check_repo_fits(model_config(spec.model), TaggerConfig.from_params(params["parser"]),
-                                params["adapter"]["hidden"], spec.model)
     device = resolve_device(params["device"])
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    if rank == 0:
-        print(f"features: the submission will be about {predicted / 1e9:.2f} GB")
     if world_size > 1:  # launched by torchrun: one GPU per local rank, or gloo on CPUs
         local = int(os.environ.get("LOCAL_RANK", 0))
         if device.startswith("cuda"):
@@ -39,7 +35,7 @@ def main() -> None:
                     chunk=params["features"]["chunk"], workers=params["features"]["decode_workers"], device=device,
                     rank=rank, world_size=world_size)
     if rank == 0:
-        (CACHE_ROOT / "current.json").write_text(json.dumps({"key": key, "store": str(store)}) + "\n")
+        CURRENT_CACHE.write_text(json.dumps({"key": key, "store": str(store)}) + "\n")
         print(f"features: {store}")
     if world_size > 1:
         torch.distributed.destroy_process_group()

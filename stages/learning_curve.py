@@ -3,29 +3,22 @@ trained afresh on a share of the training reference images (whole groups) and sc
 training split's point is `evaluate`'s; zero-shot arithmetic, which learns nothing, is the floor. Writes
 metrics/learning_curve.json and plots/learning_curve.png."""
 import json
-from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from pipeline.experiment import Experiment  # noqa: E402
-from pipeline.training import Retriever, embed_all, rank_queries  # noqa: E402
-
-
-def top1(retriever: Retriever, experiment: Experiment, split: str) -> float:
-    queries = experiment.queries(split)
-    query, database, rows = embed_all(retriever, experiment.cache, queries)
-    return float(np.mean(rank_queries(query, database, rows, queries.target_rows)[0] == 0))
+from pipeline.console import show_logs
+from pipeline.evaluation import top1
+from pipeline.experiment import Experiment
+from pipeline.paths import EVAL_METRICS, LEARNING_CURVE_METRICS, LEARNING_CURVE_PLOT
 
 
 def main() -> None:
+    show_logs()
     experiment = Experiment.load()
+    scored = {split: experiment.queries(split) for split in ("val", "test")}
     train = experiment.queries("train")
     shares = experiment.params["learning_curve"]["shares"]
-    evaluated = json.loads(Path("metrics/eval.json").read_text())
+    evaluated = json.loads(EVAL_METRICS.read_text())
     points = [{"method": name, "share": 1.0, "train_queries": len(train.frame),
                **{split: evaluated[split][name]["top1"] for split in ("val", "test")}}
               for name in ("adapter", "adapter_tail")]
@@ -35,13 +28,14 @@ def main() -> None:
                                    ("adapter_tail", experiment.train_adapter_tail)):
             retriever, _ = train_method(subset, desc=f"{name} on {share:.0%}")
             points.append({"method": name, "share": share, "train_queries": len(subset.frame),
-                           **{split: top1(retriever, experiment, split) for split in ("val", "test")}})
+                           **{split: top1(retriever, experiment.cache, queries) for split, queries in scored.items()}})
             print(points[-1])
     points.sort(key=lambda p: (p["method"], p["share"]))
     floor = {split: evaluated[split]["arithmetic"]["top1"] for split in ("val", "test")}
-    Path("metrics/learning_curve.json").write_text(json.dumps({"arithmetic": floor, "points": points}, indent=2) + "\n")
+    LEARNING_CURVE_METRICS.write_text(json.dumps({"arithmetic": floor, "points": points}, indent=2) + "\n")
 
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure = Figure(figsize=(6, 4))
+    axis = figure.subplots()
     for name, style in (("adapter", "o-"), ("adapter_tail", "s-")):
         mine = [p for p in points if p["method"] == name]
         axis.plot([p["train_queries"] for p in mine], [p["test"] for p in mine], style, label=f"{name} (test)")
@@ -51,7 +45,7 @@ def main() -> None:
     axis.set_title("What training buys")
     axis.legend()
     figure.tight_layout()
-    figure.savefig("plots/learning_curve.png", dpi=120)
+    figure.savefig(LEARNING_CURVE_PLOT, dpi=120)
 
 
 if __name__ == "__main__":

@@ -8,49 +8,23 @@ cached epoch is timed whole twice: with its inputs resident, and streamed under 
 """
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from pipeline.console import show_logs
 from pipeline.experiment import Experiment
-from pipeline.streaming import WindowStream, row_bytes
+from pipeline.features import row_bytes
+from pipeline.paths import METRICS, SPEED_METRICS
+from pipeline.streaming import WindowStream
+from pipeline.timing import TIMED_BATCHES, LiveFeatures, epoch_seconds
 from pipeline.training import streamed_epochs
-from submission_src.model import Backbone, load_rgb
 
-TIMED_BATCHES = 6
 STREAMED_SHARE = 0.25  # the budget of the streamed epoch, as a share of the tail inputs' size
 
 
-class LiveFeatures:
-    """What the cache holds, recomputed from the image files on every call."""
-
-    def __init__(self, backbone: Backbone, paths: np.ndarray, tail_blocks: int):
-        self.backbone, self.paths, self.tail_blocks = backbone, paths, tail_blocks
-
-    def _pixels(self, rows: np.ndarray) -> torch.Tensor:
-        pixels = torch.stack([self.backbone.preprocess(load_rgb(p)[0]) for p in self.paths[rows]])
-        return pixels.to(self.backbone.device, non_blocking=True)
-
-    @torch.no_grad()
-    def embeddings(self, rows: np.ndarray) -> torch.Tensor:
-        return self.backbone.encode_image(self._pixels(rows))
-
-    @torch.no_grad()
-    def tail_inputs(self, rows: np.ndarray) -> torch.Tensor:
-        return self.backbone.trunk(self._pixels(rows), self.tail_blocks)
-
-
-def epoch_seconds(experiment: Experiment, features, queries, with_tail: bool, max_batches: int | None) -> float:
-    """One epoch's seconds (scaled from `max_batches`), training from `features`: the cache or live images."""
-    config = experiment.params["tail" if with_tail else "adapter"]
-    schedule = {**config, "epochs": 1, "weight_decay": 0.0, "seed": 0}
-    train = experiment.train_adapter_tail if with_tail else experiment.train_adapter
-    _, history = train(queries, desc="timing", schedule=schedule, features=features, max_batches=max_batches)
-    return history[0]["epoch_seconds"]
-
-
 def main() -> None:
+    show_logs()
     experiment = Experiment.load()
     queries = experiment.queries("train")
     cache = experiment.cache
@@ -81,8 +55,8 @@ def main() -> None:
                                     streamed_windows_per_epoch=len(windows))
     speed["device"] = experiment.device
     speed["torch_threads"] = torch.get_num_threads()
-    Path("metrics").mkdir(exist_ok=True)
-    Path("metrics/speed.json").write_text(json.dumps(speed, indent=2) + "\n")
+    METRICS.mkdir(exist_ok=True)
+    SPEED_METRICS.write_text(json.dumps(speed, indent=2) + "\n")
     print(json.dumps(speed, indent=2))
 
 

@@ -1,27 +1,26 @@
 """DVC stage `train_fusion`: the adapter and the combiner baseline on frozen cached features."""
-from pathlib import Path
-
-import pandas as pd
 import torch
 
 from pipeline.baselines import Combiner
+from pipeline.console import show_logs
+from pipeline.curves import TrainingCurve
 from pipeline.experiment import Experiment
+from pipeline.paths import ADAPTER, COMBINER, FUSION_DIR
 from pipeline.training import Retriever
-
-OUT = Path("models/fusion")
 
 
 def main() -> None:
+    show_logs()
     experiment = Experiment.load()
     train = experiment.queries("train")
-    OUT.mkdir(parents=True, exist_ok=True)
-    adapter, history = experiment.train_adapter(train)
-    torch.save(adapter.fusion.state_dict(), OUT / "adapter.pt")
+    FUSION_DIR.mkdir(parents=True, exist_ok=True)
+    with TrainingCurve("adapter", step_key="epoch") as curve:
+        adapter, _ = experiment.train_adapter(train, on_epoch=curve)
+    torch.save(adapter.fusion.saved(), ADAPTER)
     combiner = Retriever(Combiner(experiment.dim))  # the baseline, on the adapter's schedule
-    history += experiment.train(combiner, train, experiment.params["adapter"], "combiner")
-    torch.save(combiner.fusion.state_dict(), OUT / "combiner.pt")
-    Path("plots").mkdir(exist_ok=True)
-    pd.DataFrame(history).to_csv("plots/train_fusion.csv", index=False)
+    with TrainingCurve("combiner", step_key="epoch") as curve:
+        experiment.train(combiner, train, experiment.params["adapter"], "combiner", on_epoch=curve)
+    torch.save(combiner.fusion.state_dict(), COMBINER)
 
 
 if __name__ == "__main__":

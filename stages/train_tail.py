@@ -1,24 +1,21 @@
 """DVC stage `train_tail`: the adapter and the last K visual blocks, jointly, on cached activations."""
-from pathlib import Path
-
-import pandas as pd
 import torch
 
+from pipeline.console import show_logs
+from pipeline.curves import TrainingCurve
 from pipeline.experiment import Experiment
-
-OUT = Path("models/tail")
+from pipeline.paths import ADAPTER_TAIL, TAIL_DIR
 
 
 def main() -> None:
+    show_logs()
     experiment = Experiment.load()
-    retriever, history = experiment.train_adapter_tail(experiment.queries("train"))
+    with TrainingCurve("adapter_tail", step_key="epoch") as curve:
+        retriever, _ = experiment.train_adapter_tail(experiment.queries("train"), on_epoch=curve)
     blocks = retriever.tail_blocks
     tail = {name: p.detach().clone() for name, p in retriever.backbone.tail_parameters(blocks).items()}
-    OUT.mkdir(parents=True, exist_ok=True)
-    torch.save({"adapter": retriever.fusion.state_dict(), "tail": tail, "tail_blocks": blocks},
-               OUT / "adapter_tail.pt")
-    Path("plots").mkdir(exist_ok=True)
-    pd.DataFrame(history).to_csv("plots/train_tail.csv", index=False)
+    TAIL_DIR.mkdir(parents=True, exist_ok=True)
+    torch.save({"adapter": retriever.fusion.saved(), "tail": tail, "tail_blocks": blocks}, ADAPTER_TAIL)
 
 
 if __name__ == "__main__":

@@ -18,112 +18,19 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from open_clip.transform import MaybeConvertMode, MaybeToTensor
-from torchvision.transforms import Compose, Normalize
 
-from model import Backbone, FusionAdapter, QueryTagger, load_rgb, phrase_sums
+from model import DeployedModel
+from phrases import phrase_sums
+from weights import WEIGHTS_NAME
 
 HERE = Path(__file__).resolve().parent
-WEIGHTS = HERE / "weights.pth"
+WEIGHTS = HERE / WEIGHTS_NAME
 CHUNK = 32  # images per decode task: small, so that every thread is busy from the first batch on
-
-
-class AdaptiveBatches:
-    """Applies a function batch by batch; a CUDA out-of-memory halves the batch size for good."""
-
-    def __init__(self, size: int):
-        self.size = size
-
-    def __call__(self, fn, items) -> list[torch.Tensor]:
-        outputs, start = [], 0
-        while start < len(items):
-            try:
-                outputs.append(fn(items[start: start + self.size]))
-                start += self.size
-            except torch.cuda.OutOfMemoryError:
-                if self.size == 1:
-                    raise
-                torch.cuda.empty_cache()
-                self.size //= 2
-        return outputs
-
-
-class PixelPipeline:
-    """open_clip's eval transform split where it is cheapest to run.
-
-    Decode threads only decode to 8-bit RGB (Pillow releases the GIL while it decodes); resizing, cropping and
-    normalising run on the model's device, batched per image size (torchvision on uint8 tensors matches PIL to a
-    quarter of a grey level on average, up to 5 at sharp edges). A transform that cannot run on tensors
-    (open_clip's `longest` resize mode) runs in the decode threads on PIL images instead.
-    """
-
-    def __init__(self, transform: Compose, device: str, dtype: torch.dtype):
-        self.geometry = Compose([t for t in transform.transforms
-                                 if not isinstance(t, (MaybeConvertMode, MaybeToTensor, Normalize))])
-        normalize = next(t for t in transform.transforms if isinstance(t, Normalize))
-        self.mean = 255 * torch.tensor(normalize.mean, device=device).view(1, 3, 1, 1)
-        self.std = 255 * torch.tensor(normalize.std, device=device).view(1, 3, 1, 1)
-        self.dtype = dtype
-        # A large JPEG is decoded at a reduced DCT scale, but never below twice the input size: the antialiased
-        # resize that follows then still decides the pixels (at the input size itself, rows drifted to cosine 0.98).
-        self.min_side = 2 * max(self.geometry(Image.new("RGB", (640, 480))).size)
-        try:
-            self.geometry(torch.zeros(1, 3, 480, 640, dtype=torch.uint8))
-            self.on_device = True
-        except (TypeError, AttributeError):
-            self.on_device = False
-
-    def decode(self, name) -> tuple[np.ndarray, bool]:
-        """HWC uint8 pixels (already the final size when the geometry cannot run on tensors)."""
-        image, ok = load_rgb(name, self.min_side)
-        return np.asarray(image if self.on_device else self.geometry(image)), ok
-
-    def decode_chunk(self, names: list, pin: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Images packed into one flat uint8 tensor (pinned for the copy to the GPU), their shapes, and whether
-        each could be read: one buffer per chunk, whatever the image sizes."""
-        arrays, ok = zip(*(self.decode(name) for name in names))
-        flat = torch.empty(sum(a.size for a in arrays), dtype=torch.uint8, pin_memory=pin)
-        np.concatenate([a.reshape(-1) for a in arrays], out=flat.numpy())
-        return flat, torch.tensor([a.shape[:2] for a in arrays]), torch.tensor(ok)
-
-    def __call__(self, flat: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
-        """Device side: pixels packed by `decode_chunk` → a normalised NCHW batch."""
-        images = flat.split((shapes.prod(dim=1) * 3).tolist())
-        sizes = [tuple(shape) for shape in shapes.tolist()]
-        resized = [None] * len(images)
-        for size in dict.fromkeys(sizes):
-            members = [i for i, s in enumerate(sizes) if s == size]
-            batch = torch.stack([images[i].view(*size, 3) for i in members]).permute(0, 3, 1, 2)
-            for i, pixels in zip(members, self.geometry(batch) if self.on_device else batch):
-                resized[i] = pixels
-        return ((torch.stack(resized).float() - self.mean) / self.std).to(self.dtype)
-
-
-class DeployedModel:
-    """Backbone with its tuned tail, fusion adapter and query tagger, as `weights.pth` describes them."""
-
-    def __init__(self, path: Path = WEIGHTS):
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        shipped = saved["backbone"]
-        tokenizer_dir = path.parent / shipped["tokenizer_dir"] if shipped["tokenizer_dir"] else None
-        self.backbone = Backbone.from_config(shipped["config"], tokenizer_dir)
-        self.backbone.clip.load_state_dict(shipped["state_dict"])
-        self.adapter = FusionAdapter(saved["adapter"]["dim"], saved["adapter"]["hidden"])
-        self.adapter.load_state_dict(saved["adapter"]["state_dict"])
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.parser = QueryTagger.from_saved(saved["parser"]).to(self.device)
-        self.dtype = torch.float16 if self.device == "cuda" else torch.float32
-        self.backbone.to(self.device, self.dtype).eval()
-        self.adapter.to(self.device).eval()
-        self.dim = saved["adapter"]["dim"]
-        self.pixels = PixelPipeline(self.backbone.preprocess, self.device, self.dtype)
-        self.image_batches, self.text_batches = AdaptiveBatches(256), AdaptiveBatches(512)
 
 
 @lru_cache(maxsize=1)
 def _model() -> DeployedModel:
-    return DeployedModel()
+    return DeployedModel(WEIGHTS)
 
 
 def _require(df: pd.DataFrame, columns: list[str]) -> None:

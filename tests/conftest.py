@@ -5,11 +5,10 @@ import pytest
 import torch
 
 from pipeline.dataset import SplitSource
-from pipeline.features import FeatureSpec, extract, image_table, text_table
-
+from pipeline.features import FeatureCache, FeatureSpec, extract, image_table, text_table
 from pipeline.params import load_params
 from pipeline.synth import SynthConfig, write_split
-from pipeline.training import FeatureCache, build_query_set
+from pipeline.training import build_query_set
 
 
 @pytest.fixture(scope="session")

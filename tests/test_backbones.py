@@ -11,14 +11,24 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from pipeline.dataset import SplitSource
-from pipeline.features import FeatureSpec, extract, image_table, text_table
-from pipeline.package import (SIZE_LIMIT, TOKENIZER_ALLOWANCE, TOKENIZER_DIR, Shipment, build_repo, check_repo_fits,
-                              extra_requirements, predicted_repo_bytes)
+from pipeline.evaluation import embed_all
+from pipeline.features import FeatureCache, FeatureSpec, extract, image_table, text_table
+from pipeline.package import (
+    SIZE_LIMIT,
+    TOKENIZER_ALLOWANCE,
+    TOKENIZER_DIR,
+    Shipment,
+    build_repo,
+    check_repo_fits,
+    extra_requirements,
+    predicted_repo_bytes,
+)
 from pipeline.params import load_params
 from pipeline.tagging import TaggerConfig
-from pipeline.training import FeatureCache, Retriever, build_query_set, embed_all
+from pipeline.training import Retriever, build_query_set
 from pipeline.verify import MIN_COSINE, min_row_cosine, run_like_the_judge
-from submission_src.model import Backbone, FusionAdapter, build_clip, model_config, resolve_config
+from submission_src.backbone import Backbone, build_clip, model_config, resolve_config
+from submission_src.fusion import FusionAdapter
 
 TEXT = {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}
 SIGLIP_TEXT = {"context_length": 16, "vocab_size": 512, "width": 192, "heads": 2, "layers": 1,
@@ -121,7 +131,7 @@ def test_family_features_package_and_offline_judge(family, tmp_path, few_queries
     torch.nn.init.normal_(adapter.correction[-1].weight, std=0.3)
     queries = build_query_set(cache, splits["test"], trained_tagger[0], backbone)
     query, database, rows = embed_all(Retriever(adapter, backbone, 1), cache, queries)
-    shipment = Shipment("adapter_tail", "a test", adapter.state_dict(),
+    shipment = Shipment("adapter_tail", "a test", adapter.saved(),
                         {n: p.detach().clone() for n, p in tail.items()}, 1)
     repo = build_repo(tmp_path / "hf_repo", spec, shipment, trained_tagger[1], {"test": {}, "val": {}}, {})
     shutil.rmtree(tmp_path / "hf_tokenizer", ignore_errors=True)  # the judge has only what the repo holds
@@ -188,11 +198,11 @@ def test_hf_model_requirements_are_pinned_as_the_pipeline_runs_them():
 
 def test_a_tag_brings_its_quick_gelu_and_preprocessing(monkeypatch, tmp_path):
     """A tag's training settings go into the config that ships (the download itself is stood in for: offline)."""
-    import submission_src.model as model
+    import submission_src.backbone as backbone_module
 
     downloaded = tmp_path / "open_clip_model.safetensors"
     downloaded.write_bytes(b"")
-    monkeypatch.setattr(model, "download_pretrained", lambda tag: str(downloaded))
+    monkeypatch.setattr(backbone_module, "download_pretrained", lambda tag: str(downloaded))
     openai, path = resolve_config("ViT-B-32", "openai")
     assert openai["model_cfg"]["quick_gelu"] is True and path == str(downloaded)
     siglip, _ = resolve_config("ViT-B-16-SigLIP", "webli")

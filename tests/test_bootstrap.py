@@ -4,7 +4,8 @@ import torch
 
 from pipeline.bootstrap import BootstrapConfig, SceneStream, multi_positive_loss, object_recall_at_k, train_bootstrap
 from pipeline.catalog import load_catalog
-from submission_src.model import Backbone, object_phrase
+from submission_src.backbone import Backbone
+from submission_src.phrases import object_phrase
 
 TINY_RESNET = {
     "embed_dim": 32,

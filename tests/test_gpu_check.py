@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 from benchmarks import gpu_check
+from pipeline.paths import SYNTHETIC_ROOT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -12,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_gpu_check_writes_every_figure(tiny, small_split, tmp_path, monkeypatch):
     _, spec, _ = tiny
     for split in ("train", "test"):  # the synthetic splits it reads, in a project folder of its own
-        shutil.copytree(small_split, tmp_path / "data" / "synth" / split)
+        shutil.copytree(small_split, tmp_path / SYNTHETIC_ROOT / split)
     shutil.copy2(ROOT / "params.yaml", tmp_path / "params.yaml")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr("sys.argv", ["gpu_check", "--model", spec.model, "--images", "48", "--out", "check.json"])

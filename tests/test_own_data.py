@@ -13,17 +13,23 @@ import pytest
 import yaml
 from PIL import Image
 
+from pipeline.features import STORE_NAME
+from pipeline.paths import CACHE_ROOT, CURRENT_CACHE, QUERY_TABLES, SUBMISSION_METRICS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def tracked_copy(destination: Path) -> Path:
-    """The repository's tracked files in a new git repository, as a fresh clone has them."""
+    """The repository's tracked files, committed in a new git repository, as a fresh clone has them."""
     listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
     for name in filter(None, listed.stdout.split("\0")):
         if (ROOT / name).is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, destination / name)
-    subprocess.run(["git", "init", "-q"], cwd=destination, check=True)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost"]
+    subprocess.run([*git, "init", "-q"], cwd=destination, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=destination, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "a fresh clone"], cwd=destination, check=True)
     return destination
 
 
@@ -58,11 +64,11 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
 
     first = repro(project)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    submission = json.loads((project / "metrics/submission.json").read_text())
+    submission = json.loads((project / SUBMISSION_METRICS).read_text())
     assert submission["problems"] == [] and submission["min_cosine"] >= 0.999
-    assert submission["queries"] == len(pd.read_parquet(project / "eval/queries/test_queries.parquet")) > 0
-    assert {p.name for p in (project / "eval/queries").iterdir()} == {"val_queries.parquet", "test_queries.parquet"}
-    before = json.loads((project / "cache/current.json").read_text())["key"]
+    assert submission["queries"] == len(pd.read_parquet(project / QUERY_TABLES / "test_queries.parquet")) > 0
+    assert {p.name for p in (project / QUERY_TABLES).iterdir()} == {"val_queries.parquet", "test_queries.parquet"}
+    before = json.loads((project / CURRENT_CACHE).read_text())["key"]
 
     path = sorted((challenge_folder / "images").iterdir())[0]
     with Image.open(path) as image:
@@ -71,6 +77,6 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
     changed.save(path)
     second = repro(project)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    after = json.loads((project / "cache/current.json").read_text())["key"]
-    assert after != before and (project / "cache" / after / "features.zarr").is_dir()
+    after = json.loads((project / CURRENT_CACHE).read_text())["key"]
+    assert after != before and (project / CACHE_ROOT / after / STORE_NAME).is_dir()
     assert "Running stage 'features'" in second.stdout

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import zarr
 
-from pipeline.features import STORE_NAME
-from pipeline.streaming import WindowStream, plan_windows, read_any_rows, read_overhead_bytes, row_bytes
-from pipeline.training import FeatureCache, Retriever, streamed_epochs, train_retriever
-from submission_src.model import FusionAdapter
+from pipeline.features import STORE_NAME, FeatureCache, read_any_rows, read_overhead_bytes, row_bytes
+from pipeline.streaming import WindowStream, plan_windows
+from pipeline.training import Retriever, streamed_epochs, tail_stream, train_retriever
+from submission_src.fusion import FusionAdapter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +63,7 @@ def test_tail_training_streams_a_store_larger_than_its_budget(tiny_queries):
     small = FeatureCache(cache.images, cache.texts, cache.image_embeddings, cache.text_embeddings, cache.store,
                          memory_bytes=budget)
     assert not small.tail_resident
-    stream = small.tail_stream(4, "cpu")
+    stream = tail_stream(small, 4, "cpu")
     assert stream.capacity == 12 and len(streamed_epochs(queries, 12, 4, np.random.default_rng(0))[0]) >= 4
     assert stream.nbytes <= small.memory_bytes
     rows = queries.reference_rows[:5]
@@ -84,8 +84,9 @@ MEASURE = textwrap.dedent("""
     import json, sys, threading, time
     import numpy as np, pandas as pd, torch
     from torch import nn
-    from pipeline.training import FeatureCache, QuerySet, Retriever, train_retriever
-    from submission_src.model import FusionAdapter
+    from pipeline.features import FeatureCache
+    from pipeline.training import QuerySet, Retriever, train_retriever
+    from submission_src.fusion import FusionAdapter
 
     def anonymous_rss():  # data, not the library code that training first touches
         return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("RssAnon"))

@@ -1,5 +1,4 @@
 """The packaged repo: built from a tiny model, then fed every kind of bad input the judge might send."""
-import importlib
 import io
 import json
 import math
@@ -15,11 +14,14 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.package import Shipment, build_repo
-from pipeline.features import extract, image_table, text_table
-from pipeline.training import FeatureCache, Retriever, build_query_set, embed_all
-from pipeline.verify import MIN_COSINE, check, min_row_cosine, run_like_the_judge
-from submission_src.model import FusionAdapter
+from pipeline.evaluation import embed_all
+from pipeline.features import FeatureCache, extract, image_table, text_table
+from pipeline.package import SHIPPED_CODE, Shipment, build_repo
+from pipeline.paths import ADAPTER, ADAPTER_TAIL
+from pipeline.training import Retriever, build_query_set
+from pipeline.verify import MIN_COSINE, check, import_in_process, min_row_cosine, run_like_the_judge
+from submission_src.fusion import FusionAdapter
+from submission_src.weights import FORMAT, WeightsFormatError, load_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = {s: {"adapter_tail": {"top1": 0.5}} for s in ("val", "test")}
@@ -28,20 +30,22 @@ METRICS = {s: {"adapter_tail": {"top1": 0.5}} for s in ("val", "test")}
 @pytest.fixture(scope="module")
 def repo(tiny, tmp_path_factory, trained_tagger):
     folder, spec, _ = tiny
-    shipment = Shipment("adapter_tail", "a test", FusionAdapter(32, 16).state_dict(), {}, 1)
+    shipment = Shipment("adapter_tail", "a test", FusionAdapter(32, 16).saved(), {}, 1)
     return build_repo(tmp_path_factory.mktemp("dist") / "hf_repo", spec, shipment, trained_tagger[1], METRICS, {})
 
 
 @pytest.fixture(scope="module")
 def embeds(repo):
-    sys.path.insert(0, str(repo))
-    for name in ("model", "generate_embeds"):
-        sys.modules.pop(name, None)
-    module = importlib.import_module("generate_embeds")
-    yield module
+    yield import_in_process(repo)
     sys.path.remove(str(repo))
-    for name in ("model", "generate_embeds"):
-        sys.modules.pop(name, None)
+    for name in SHIPPED_CODE:
+        sys.modules.pop(Path(name).stem, None)
+
+
+@pytest.fixture(scope="module")
+def shipped_images(embeds):
+    """The repo's own images module, as generate_embeds imported it."""
+    return sys.modules["images"]
 
 
 @pytest.fixture(scope="module")
@@ -117,11 +121,11 @@ def test_bad_rows_are_named_across_decode_chunks(embeds, odd_images):
 
 
 @pytest.mark.parametrize("resize_mode", ["shortest", "squash", "longest"])
-def test_pixel_pipeline_matches_the_pil_transform(embeds, small_split, resize_mode):
+def test_pixel_pipeline_matches_the_pil_transform(shipped_images, small_split, resize_mode):
     from open_clip.transform import PreprocessCfg, image_transform_v2
 
     transform = image_transform_v2(PreprocessCfg(size=40, resize_mode=resize_mode), is_train=False)
-    pixels = embeds.PixelPipeline(transform, "cpu", torch.float32)
+    pixels = shipped_images.PixelPipeline(transform, "cpu", torch.float32)
     assert pixels.on_device == (resize_mode != "longest")  # open_clip's `longest` resize only takes PIL images
     names = [str(p) for p in sorted((small_split / "images").iterdir())[:3]]
     sizes = [(96, 64), (50, 50), (96, 64)]  # two sizes: batched per size, order kept
@@ -165,11 +169,11 @@ def test_decoding_runs_ahead_in_order_and_bounded(embeds):
     assert received == list(range(60))
 
 
-def test_large_jpegs_decode_at_a_reduced_scale(embeds, tmp_path):
+def test_large_jpegs_decode_at_a_reduced_scale(shipped_images, tmp_path):
     Image.new("RGB", (1600, 1200), "green").save(tmp_path / "big.jpg")
-    image, ok = embeds.load_rgb(str(tmp_path / "big.jpg"), min_side=300)
+    image, ok = shipped_images.load_rgb(str(tmp_path / "big.jpg"), min_side=300)
     assert ok and image.size == (400, 300)  # 1/4 scale: the largest reduction that keeps the short side ≥ 300
-    assert embeds.load_rgb(str(tmp_path / "big.jpg"))[0].size == (1600, 1200)
+    assert shipped_images.load_rgb(str(tmp_path / "big.jpg"))[0].size == (1600, 1200)
 
 
 def test_reduced_scale_decoding_keeps_the_embedding(embeds, small_split, tmp_path, monkeypatch):
@@ -191,9 +195,9 @@ def test_reduced_scale_decoding_keeps_the_embedding(embeds, small_split, tmp_pat
     assert (drifted * expected).sum(axis=1).min() < (out * expected).sum(axis=1).min()
 
 
-def test_each_distinct_image_is_decoded_once(embeds, odd_images, monkeypatch):
-    opened, load = [], embeds.load_rgb
-    monkeypatch.setattr(embeds, "load_rgb", lambda name, *args: (opened.append(name), load(name, *args))[1])
+def test_each_distinct_image_is_decoded_once(embeds, shipped_images, odd_images, monkeypatch):
+    opened, load = [], shipped_images.load_rgb
+    monkeypatch.setattr(shipped_images, "load_rgb", lambda name, *args: (opened.append(name), load(name, *args))[1])
     files = [str(odd_images / n) for n in ("grey.png", "missing.jpg", "grey.png", "tiny.png", "missing.jpg")]
     with pytest.warns(UserWarning, match=r"rows 1, 4, 5, 6$"):
         out = embeds.encode_database(pd.DataFrame({"target_image": files + [float("nan"), None]}))
@@ -211,13 +215,29 @@ def test_empty_frame_and_missing_column(embeds):
         embeds.encode_queries(pd.DataFrame({"query_image": ["a.jpg"]}))
 
 
-def test_repo_imports_nothing_from_the_pipeline(repo):
-    for name in ("model.py", "generate_embeds.py"):
-        source = (repo / name).read_text()
-        assert "from pipeline" not in source and "import pipeline" not in source
+def test_repo_ships_every_concept_and_imports_nothing_from_the_pipeline(repo):
+    shipped = sorted(p.name for p in repo.glob("*.py"))
+    assert shipped == sorted(p.name for p in (ROOT / "submission_src").glob("*.py") if p.name != "__init__.py")
+    assert {"model.py", "generate_embeds.py"} <= set(shipped)  # the two files the challenge names
+    for name in shipped:
+        imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", (repo / name).read_text(), re.M)
+        assert not [m for m in imports if m.split(".")[0] in ("pipeline", "stages", "submission_src")], name
     payload = torch.load(repo / "weights.pth", weights_only=True)
+    assert payload["format"] == FORMAT
     assert set(payload) >= {"backbone", "adapter", "parser", "method", "tail_blocks"}
     assert {t.dtype for t in payload["backbone"]["state_dict"].values() if t.is_floating_point()} == {torch.float16}
+
+
+def test_weights_of_another_format_stop_with_their_name(repo, tmp_path):
+    payload = torch.load(repo / "weights.pth", weights_only=True)
+    assert load_weights(repo / "weights.pth")["method"] == payload["method"]
+    older = tmp_path / "weights.pth"
+    torch.save({**payload, "format": 2}, older)
+    with pytest.raises(WeightsFormatError, match=rf"{re.escape(str(older))} is weights format 2; .* format {FORMAT}"):
+        load_weights(older)
+    torch.save([1, 2], older)  # not a weights file at all
+    with pytest.raises(WeightsFormatError, match="format None"):
+        load_weights(older)
 
 
 def test_judge_run_offline_matches_in_process(repo, small_split, embeds):
@@ -251,7 +271,7 @@ def test_verify_fails_a_package_that_drops_the_trained_adapter(tiny, trained_tag
     database = database.numpy()[[position[name] for name in pd.unique(frame.target_image)]]
 
     def min_cosine(adapter: FusionAdapter) -> float:
-        shipment = Shipment("adapter_tail", "a test", adapter.state_dict(), {}, 1)
+        shipment = Shipment("adapter_tail", "a test", adapter.saved(), {}, 1)
         repo = build_repo(tmp_path / "hf_repo", spec, shipment, trained_tagger[1], METRICS, {})
         run = run_like_the_judge(repo, frame, small_split / "images")
         return min(min_row_cosine(run.queries, query.numpy()), min_row_cosine(run.database, database))
@@ -266,21 +286,19 @@ def test_verify_fails_a_package_that_drops_the_trained_adapter(tiny, trained_tag
 
 def test_auto_ships_the_best_method_on_val_and_a_tie_the_simpler(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    Path("models/fusion").mkdir(parents=True)
-    Path("models/tail").mkdir(parents=True)
+    ADAPTER.parent.mkdir(parents=True)
+    ADAPTER_TAIL.parent.mkdir(parents=True)
     trained = FusionAdapter(32, 16)
     torch.nn.init.normal_(trained.correction[-1].weight)
-    torch.save(trained.state_dict(), "models/fusion/adapter.pt")
-    torch.save({"adapter": trained.state_dict(), "tail": {"visual.proj": torch.zeros(1)}, "tail_blocks": 2},
-               "models/tail/adapter_tail.pt")
+    torch.save(trained.saved(), ADAPTER)
+    torch.save({"adapter": trained.saved(), "tail": {"visual.proj": torch.zeros(1)}, "tail_blocks": 2}, ADAPTER_TAIL)
     val = lambda a, b, c: {"arithmetic": {"top1": a}, "adapter": {"top1": b}, "adapter_tail": {"top1": c}}  # noqa: E731
     best = Shipment.choose("auto", val(0.5, 0.7, 0.6))
     assert best.method == "adapter" and best.tail == {} and "adapter 0.7000" in best.reason
     assert Shipment.choose("auto", val(0.5, 0.6, 0.7)).tail_blocks == 2
     tie = Shipment.choose("auto", val(0.8, 0.8, 0.8))
     assert tie.method == "arithmetic"
-    rule = FusionAdapter(32, 16)
-    rule.load_state_dict(tie.adapter)
+    rule = FusionAdapter.from_saved(tie.adapter)
     image, add, remove, text = (torch.randn(3, 32) for _ in range(4))
     torch.testing.assert_close(rule(image, add, remove, text), F.normalize(image + add - remove, dim=-1))
     assert Shipment.choose("adapter_tail", val(0.9, 0.8, 0.1)).method == "adapter_tail"

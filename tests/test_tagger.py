@@ -9,9 +9,18 @@ import torch
 
 from pipeline.params import load_params
 from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording, WordingError, compose, load_wording
-from pipeline.tagging import (ObjectNames, TaggingCorpus, gold_objects, misspell_template, score_parses,
-                              train_tagger, validation_phrases, word_tags, dev_phrases)
-from submission_src.model import TAGS, ParsedQuery, QueryTagger, decode_tags, split_words
+from pipeline.tagging import (
+    ObjectNames,
+    TaggingCorpus,
+    dev_phrases,
+    gold_objects,
+    misspell_template,
+    score_parses,
+    train_tagger,
+    validation_phrases,
+    word_tags,
+)
+from submission_src.tagger import TAGS, ParsedQuery, QueryTagger, decode_tags, split_words
 
 PARSER_PARAMS = load_params()["parser"]
 TRAINING_FILES = [*PARSER_PARAMS["corpus"], *PARSER_PARAMS["dev"], PARSER_PARAMS["vocabulary"]]

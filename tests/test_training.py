@@ -4,8 +4,9 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.baselines import Combiner
-from pipeline.training import Retriever, embed_all, rank_queries, reference_group_batches, train_retriever
-from submission_src.model import FusionAdapter
+from pipeline.evaluation import embed_all, rank_queries
+from pipeline.training import Retriever, reference_group_batches, train_retriever
+from submission_src.fusion import FusionAdapter
 
 
 def test_adapter_starts_as_the_arithmetic_rule():

@@ -1,0 +1,108 @@
+"""Images: the one loader of the judge's runtime and of every pipeline stage that reads image files, and the
+judge's pixel pipeline (decode in threads, resize and normalise batched on the model's device)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from open_clip.transform import MaybeConvertMode, MaybeToTensor
+from PIL import Image, ImageFile, ImageOps
+from torchvision.transforms import Compose, Normalize
+
+IMAGE_DIRS = ("", "images")  # where relative image names are looked up, under the working directory
+MAX_ASPECT = 4.0  # wider images are padded first, so that resizing cannot blow up
+BLANK_RGB = (128, 128, 128)
+
+
+def _resolve(name) -> Path | None:
+    if not isinstance(name, str) or not name.strip():
+        return None
+    path = Path(name)
+    for base in IMAGE_DIRS:
+        candidate = path if path.is_absolute() else Path.cwd() / base / path
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_rgb(name, min_side: int = 0) -> tuple[Image.Image, bool]:
+    """The image as 8-bit RGB (EXIF rotation applied, alpha on white, very wide images padded); (blank, False)
+    when it cannot be read. A JPEG much larger than `min_side` is decoded at a reduced scale (still ≥ min_side)."""
+    path = _resolve(name)
+    if path is None:
+        return Image.new("RGB", (224, 224), BLANK_RGB), False
+    try:
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        with Image.open(path) as image:
+            if min_side:
+                image.draft(image.mode, (min_side, min_side))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                array = np.asarray(image, dtype=np.float64)
+                image = Image.fromarray((255 * array / max(array.max(), 1)).astype(np.uint8))
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                image = image.convert("RGBA")
+                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(background, image)
+            image = image.convert("RGB")
+        if max(image.size) / max(1, min(image.size)) > MAX_ASPECT:
+            side = max(image.size)
+            image = ImageOps.pad(image, (side, max(1, math.ceil(side / MAX_ASPECT))) if image.width > image.height
+                                 else (max(1, math.ceil(side / MAX_ASPECT)), side), color=BLANK_RGB)
+        return image, True
+    except Exception:  # any decoder failure means "unreadable": the row still gets an embedding
+        return Image.new("RGB", (224, 224), BLANK_RGB), False
+
+
+class PixelPipeline:
+    """open_clip's eval transform split where it is cheapest to run.
+
+    Decode threads only decode to 8-bit RGB (Pillow releases the GIL while it decodes); resizing, cropping and
+    normalising run on the model's device, batched per image size (torchvision on uint8 tensors matches PIL to a
+    quarter of a grey level on average, up to 5 at sharp edges). A transform that cannot run on tensors
+    (open_clip's `longest` resize mode) runs in the decode threads on PIL images instead.
+    """
+
+    def __init__(self, transform: Compose, device: str, dtype: torch.dtype):
+        self.geometry = Compose([t for t in transform.transforms
+                                 if not isinstance(t, (MaybeConvertMode, MaybeToTensor, Normalize))])
+        normalize = next(t for t in transform.transforms if isinstance(t, Normalize))
+        self.mean = 255 * torch.tensor(normalize.mean, device=device).view(1, 3, 1, 1)
+        self.std = 255 * torch.tensor(normalize.std, device=device).view(1, 3, 1, 1)
+        self.dtype = dtype
+        # A large JPEG is decoded at a reduced DCT scale, but never below twice the input size: the antialiased
+        # resize that follows then still decides the pixels (at the input size itself, rows drifted to cosine 0.98).
+        self.min_side = 2 * max(self.geometry(Image.new("RGB", (640, 480))).size)
+        try:
+            self.geometry(torch.zeros(1, 3, 480, 640, dtype=torch.uint8))
+            self.on_device = True
+        except (TypeError, AttributeError):
+            self.on_device = False
+
+    def decode(self, name) -> tuple[np.ndarray, bool]:
+        """HWC uint8 pixels (already the final size when the geometry cannot run on tensors)."""
+        image, ok = load_rgb(name, self.min_side)
+        return np.asarray(image if self.on_device else self.geometry(image)), ok
+
+    def decode_chunk(self, names: list, pin: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Images packed into one flat uint8 tensor (pinned for the copy to the GPU), their shapes, and whether
+        each could be read: one buffer per chunk, whatever the image sizes."""
+        arrays, ok = zip(*(self.decode(name) for name in names))
+        flat = torch.empty(sum(a.size for a in arrays), dtype=torch.uint8, pin_memory=pin)
+        np.concatenate([a.reshape(-1) for a in arrays], out=flat.numpy())
+        return flat, torch.tensor([a.shape[:2] for a in arrays]), torch.tensor(ok)
+
+    def __call__(self, flat: torch.Tensor, shapes: torch.Tensor) -> torch.Tensor:
+        """Device side: pixels packed by `decode_chunk` → a normalised NCHW batch."""
+        images = flat.split((shapes.prod(dim=1) * 3).tolist())
+        sizes = [tuple(shape) for shape in shapes.tolist()]
+        resized = [None] * len(images)
+        for size in dict.fromkeys(sizes):
+            members = [i for i, s in enumerate(sizes) if s == size]
+            batch = torch.stack([images[i].view(*size, 3) for i in members]).permute(0, 3, 1, 2)
+            for i, pixels in zip(members, self.geometry(batch) if self.on_device else batch):
+                resized[i] = pixels
+        return ((torch.stack(resized).float() - self.mean) / self.std).to(self.dtype)

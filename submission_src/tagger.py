@@ -1,0 +1,123 @@
+"""The query tagger: modification text -> objects to add, objects to remove. A small learned sequence tagger (no
+LLM, no word lists): each word is tagged B/I of an object to add or to remove, or O."""
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+TAGS = ("O", "B-add", "I-add", "B-remove", "I-remove")
+_WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*|[^\w\s]")
+
+
+@dataclass
+class ParsedQuery:
+    add: list[str]
+    remove: list[str]
+
+
+@lru_cache(maxsize=1 << 17)
+def word_ngrams(word: str, buckets: int, min_n: int = 3, max_n: int = 5) -> tuple[int, ...]:
+    """Hashed character n-grams of `<word>` and the whole word (fastText style): no vocabulary, so a misspelt or
+    unseen word still shares most of its features with the words it resembles. crc32: stable across processes."""
+    marked = f"<{word}>"
+    grams = {marked} | {marked[i: i + n] for n in range(min_n, max_n + 1) for i in range(len(marked) - n + 1)}
+    return tuple(sorted(zlib.crc32(g.encode()) % buckets for g in grams))
+
+
+def split_words(text: str, max_words: int) -> list[tuple[int, int]]:
+    """Character ranges of the words and punctuation marks of `text` (at most `max_words`)."""
+    return [m.span() for _, m in zip(range(max_words), _WORD.finditer(text))]
+
+
+class QueryTagger(nn.Module):
+    """Tags each word of a modification text as part of an object to add, to remove, or neither.
+
+    Words are bags of hashed character n-grams, read in context by a bidirectional LSTM; objects are the B/I runs
+    of one role. Args:
+        buckets: hash buckets of the n-gram embedding table.
+        dim: n-gram embedding width.
+        hidden: LSTM width per direction.
+        layers: LSTM layers.
+        dropout: dropout between LSTM layers.
+        word_dropout: share of words blanked while training.
+        max_words: longer texts are cut there (a 10 000-character text costs what 128 words cost).
+    """
+
+    def __init__(self, buckets: int = 1 << 16, dim: int = 64, hidden: int = 128, layers: int = 2,
+                 dropout: float = 0.1, word_dropout: float = 0.0, max_words: int = 128):
+        super().__init__()
+        self.config = {"buckets": buckets, "dim": dim, "hidden": hidden, "layers": layers, "dropout": dropout,
+                       "word_dropout": word_dropout, "max_words": max_words}
+        self.embed = nn.EmbeddingBag(buckets, dim, mode="mean")
+        self.encoder = nn.LSTM(dim, hidden, layers, batch_first=True, bidirectional=True,
+                               dropout=dropout if layers > 1 else 0.0)
+        self.head = nn.Linear(2 * hidden, len(TAGS))
+
+    def words(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        return [split_words(t.lower() if isinstance(t, str) else "", self.config["max_words"]) for t in texts]
+
+    def forward(self, texts: list[str], words: list[list[tuple[int, int]]] | None = None) -> torch.Tensor:
+        """Tag logits [B, T, len(TAGS)] (T: the longest text's word count, at least 1)."""
+        words = self.words(texts) if words is None else words
+        device = self.head.weight.device
+        ids, offsets = [], []
+        for text, ranges in zip(texts, words):
+            lowered = text.lower()
+            for a, b in ranges:
+                offsets.append(len(ids))
+                ids.extend(word_ngrams(lowered[a:b], self.config["buckets"]))
+        if not offsets:
+            return self.head.weight.new_zeros(len(texts), 1, len(TAGS))
+        vectors = self.embed(torch.tensor(ids, device=device), torch.tensor(offsets, device=device))
+        if self.training and self.config["word_dropout"]:  # blank whole words: learn to read them from context
+            vectors = vectors * (torch.rand(len(vectors), 1, device=device) >= self.config["word_dropout"])
+        padded = nn.utils.rnn.pad_sequence(vectors.split([len(w) for w in words]), batch_first=True)
+        lengths = torch.tensor([max(1, len(w)) for w in words])  # a text without words reads one zero vector
+        packed = nn.utils.rnn.pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
+        encoded, _ = nn.utils.rnn.pad_packed_sequence(self.encoder(packed)[0], batch_first=True)
+        return self.head(encoded)
+
+    @torch.no_grad()
+    def parse(self, texts: list, batch_size: int = 256) -> list[ParsedQuery]:
+        """The objects each text asks to add and to remove (lower case, as written). Anything that is not a
+        string, or says nothing, gives empty lists."""
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        parsed = []
+        for start in range(0, len(texts), batch_size):
+            batch = texts[start: start + batch_size]
+            words = self.words(batch)
+            tags = self(batch, words).argmax(-1).tolist() if any(words) else [[] for _ in batch]
+            parsed += [decode_tags(text, ranges, row) for text, ranges, row in zip(batch, words, tags)]
+        return parsed
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> "QueryTagger":
+        tagger = cls(**saved["config"])
+        tagger.load_state_dict({k: v.float() for k, v in saved["state_dict"].items()})
+        return tagger.eval()
+
+    def saved(self) -> dict:
+        return {"config": dict(self.config), "state_dict": self.state_dict()}
+
+
+def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int]) -> ParsedQuery:
+    """Objects from word tags: a B starts one, an I continues one of its role (or starts one after O)."""
+    parsed, lowered = ParsedQuery([], []), text.lower()
+    current: tuple[str, int, int] | None = None
+    for (a, b), tag in zip(words, tags):
+        label = TAGS[tag]
+        role = label[2:] if label != "O" else None
+        if current and role == current[0] and label.startswith("I"):
+            current = (role, current[1], b)
+            continue
+        if current:
+            getattr(parsed, current[0]).append(" ".join(lowered[current[1]: current[2]].split()))
+        current = (role, a, b) if role else None
+    if current:
+        getattr(parsed, current[0]).append(" ".join(lowered[current[1]: current[2]].split()))
+    return parsed

@@ -1,0 +1,38 @@
+"""`weights.pth`, the one file of trained parts the judge loads: its layout, its version, writing and reading it.
+
+Layout (format 3): `backbone` (open_clip's resolved config, the tokenizer folder beside the file or None, and the
+CLIP's state dict in fp16 with the tuned tail), `adapter` and `parser` (each module's `saved()`: config and state
+dict), `method` and `tail_blocks`. Only tensors, strings and numbers: it loads with `weights_only=True`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+FORMAT = 3  # 3: adapter and parser as their modules' saved() dicts; 2 read the adapter's sizes from its weights
+WEIGHTS_NAME = "weights.pth"
+
+
+class WeightsFormatError(ValueError):
+    pass
+
+
+def save_weights(path: Path, *, backbone_config: dict, backbone_state: dict, tokenizer_dir: str | None,
+                 adapter: dict, parser: dict, method: str, tail_blocks: int) -> None:
+    """Writes the file. `adapter`, `parser`: FusionAdapter.saved() and QueryTagger.saved(); the backbone's
+    floating-point weights are stored in fp16, what the judge's GPU runs anyway (half the bytes of the 4 GB)."""
+    half = {name: value.half() if value.is_floating_point() else value for name, value in backbone_state.items()}
+    torch.save({"format": FORMAT,
+                "backbone": {"config": backbone_config, "tokenizer_dir": tokenizer_dir, "state_dict": half},
+                "adapter": adapter, "parser": parser, "method": method, "tail_blocks": tail_blocks}, path)
+
+
+def load_weights(path: Path) -> dict:
+    """The file's contents; a file of another format stops here, naming it, the format found and the one read."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    found = saved.get("format") if isinstance(saved, dict) else None
+    if found != FORMAT:
+        raise WeightsFormatError(f"{path} is weights format {found!r}; this code reads format {FORMAT}: "
+                                 "package the model again with the same code that loads it")
+    return saved
