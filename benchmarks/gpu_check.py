@@ -26,7 +26,8 @@ import torch
 from benchmarks.submission_throughput import build_random_repo, measure, write_images
 from pipeline.dataset import SplitSource
 from pipeline.experiment import Experiment
-from pipeline.features import FeatureCache, FeatureSpec, extract, image_table, text_table
+from pipeline.feature_store import FeatureCache
+from pipeline.features import FeatureSpec, extract, image_table, text_table
 from pipeline.params import load_params, resolve_device
 from pipeline.paths import SYNTHETIC_ROOT
 from pipeline.streaming import WindowStream

@@ -15,7 +15,8 @@ import torch
 from pipeline.dataset import load_manifest
 from pipeline.evaluation import top1
 from pipeline.experiment import Experiment
-from pipeline.features import FeatureCache, FeatureSpec, extract, image_table, text_table
+from pipeline.feature_store import FeatureCache
+from pipeline.features import FeatureSpec, extract, image_table, text_table
 from pipeline.params import load_params
 from pipeline.paths import TAGGER
 from pipeline.training import build_query_set

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.features import FeatureCache
+from pipeline.feature_store import FeatureCache
 from pipeline.training import QuerySet, Retriever
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from pipeline.dataset import load_manifest
-from pipeline.features import FeatureCache, FeatureSpec, data_fingerprint
+from pipeline.feature_store import FeatureCache
+from pipeline.features import FeatureSpec, data_fingerprint
 from pipeline.params import load_params, resolve_device
 from pipeline.paths import CACHE_ROOT, TAGGER
 from pipeline.training import QuerySet, Retriever, build_query_set, train_retriever

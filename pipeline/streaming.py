@@ -4,7 +4,7 @@ A window is a set of whole reference groups whose cache rows fit one of two host
 windows in random order and draws its batches inside each, while a thread reads the next window into the other
 buffer. Host memory for the tail inputs is then two buffers and the stored block being read (decoded, and the
 rows taken from it), whatever the number of images. The store keeps each reference image next to its targets
-(pipeline/features.py, which also reads them block by block), so a window's rows lie in few stored blocks, each
+(pipeline/feature_store.py, which also reads them block by block), so a window's rows lie in few stored blocks, each
 read once.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import zarr
 
-from pipeline.features import read_overhead_bytes, read_rows, row_bytes, torch_dtype
+from pipeline.feature_store import read_overhead_bytes, read_rows, row_bytes, torch_dtype
 
 
 def pack_groups(groups: list[np.ndarray], batch_size: int) -> list[np.ndarray]:

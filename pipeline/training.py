@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from pipeline.dataset import SplitSource
-from pipeline.features import FeatureCache
+from pipeline.feature_store import FeatureCache
 from pipeline.streaming import Window, WindowStream, pack_groups, plan_windows
 from submission_src.backbone import Backbone
 from submission_src.phrases import phrase_sums

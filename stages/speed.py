@@ -14,7 +14,7 @@ import torch
 
 from pipeline.console import show_logs
 from pipeline.experiment import Experiment
-from pipeline.features import row_bytes
+from pipeline.feature_store import row_bytes
 from pipeline.paths import METRICS, SPEED_METRICS
 from pipeline.streaming import WindowStream
 from pipeline.timing import TIMED_BATCHES, LiveFeatures, epoch_seconds

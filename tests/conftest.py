@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from pipeline.dataset import SplitSource
-from pipeline.features import FeatureCache, FeatureSpec, extract, image_table, text_table
+from pipeline.feature_store import FeatureCache
+from pipeline.features import FeatureSpec, extract, image_table, text_table
 from pipeline.params import load_params
 from pipeline.synth import SynthConfig, write_split
 from pipeline.training import build_query_set

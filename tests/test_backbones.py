@@ -12,7 +12,8 @@ from transformers import PreTrainedTokenizerFast
 
 from pipeline.dataset import SplitSource
 from pipeline.evaluation import embed_all
-from pipeline.features import FeatureCache, FeatureSpec, extract, image_table, text_table
+from pipeline.feature_store import FeatureCache
+from pipeline.features import FeatureSpec, extract, image_table, text_table
 from pipeline.package import (
     SIZE_LIMIT,
     TOKENIZER_ALLOWANCE,

@@ -14,7 +14,8 @@ import pandas as pd
 import torch
 import zarr
 
-from pipeline.features import STORE_NAME, FeatureSpec, data_fingerprint, extract, image_table, text_table
+from pipeline.feature_store import STORE_NAME
+from pipeline.features import FeatureSpec, data_fingerprint, extract, image_table, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from pipeline.features import STORE_NAME
+from pipeline.feature_store import STORE_NAME
 from pipeline.paths import CACHE_ROOT, CURRENT_CACHE, QUERY_TABLES, SUBMISSION_METRICS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import zarr
 
-from pipeline.features import STORE_NAME, FeatureCache, read_any_rows, read_overhead_bytes, row_bytes
+from pipeline.feature_store import STORE_NAME, FeatureCache, read_any_rows, read_overhead_bytes, row_bytes
 from pipeline.streaming import WindowStream, plan_windows
 from pipeline.training import Retriever, streamed_epochs, tail_stream, train_retriever
 from submission_src.fusion import FusionAdapter
@@ -84,7 +84,7 @@ MEASURE = textwrap.dedent("""
     import json, sys, threading, time
     import numpy as np, pandas as pd, torch
     from torch import nn
-    from pipeline.features import FeatureCache
+    from pipeline.feature_store import FeatureCache
     from pipeline.training import QuerySet, Retriever, train_retriever
     from submission_src.fusion import FusionAdapter
 

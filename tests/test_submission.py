@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from pipeline.evaluation import embed_all
-from pipeline.features import FeatureCache, extract, image_table, text_table
+from pipeline.feature_store import FeatureCache
+from pipeline.features import extract, image_table, text_table
 from pipeline.package import SHIPPED_CODE, Shipment, build_repo
 from pipeline.paths import ADAPTER, ADAPTER_TAIL
 from pipeline.training import Retriever, build_query_set
