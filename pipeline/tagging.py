@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from pipeline.catalog import load_catalog
 from pipeline.phrasing import Phrase, Wording, compose, joined, load_wording, merged_style
+from pipeline.schedule import one_cycle
 from submission_src.tagger import TAGS, ParsedQuery, QueryTagger, split_words
 
 log = logging.getLogger(__name__)
@@ -272,8 +273,7 @@ def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]], log_ever
     corpus = TaggingCorpus(training, names, config.typo_rate, config.mix_styles, config.two_part)
     tagger = config.build()
     optimizer = torch.optim.AdamW(tagger.parameters(), lr=config.lr, weight_decay=0.01)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps,
-                                                    pct_start=0.05)
+    scheduler = one_cycle(optimizer, config.lr, config.steps, pct_start=0.05)
     history, losses, started = [], [], time.time()
     for step in tqdm(range(1, config.steps + 1), desc="train_parser", unit="step"):
         tagger.train()

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from pipeline.dataset import SplitSource
 from pipeline.feature_store import FeatureCache
+from pipeline.schedule import one_cycle
 from pipeline.streaming import Window, WindowStream, pack_groups, plan_windows
 from submission_src.backbone import Backbone
 from submission_src.phrases import phrase_sums
@@ -161,8 +162,7 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
     else:
         schedule = [[Window(None, reference_group_batches(queries, batch_size, rng))] for _ in range(epochs)]
     batch_counts = [sum(len(window.batches) for window in windows) for windows in schedule]
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=sum(batch_counts),
-                                                    pct_start=0.1)
+    scheduler = one_cycle(optimizer, lr, sum(batch_counts), pct_start=0.1)
     history = []
     retriever.train()
     if retriever.backbone is not None:

@@ -100,3 +100,31 @@ def test_device_auto_is_the_cpu_here_and_a_missing_gpu_is_named(monkeypatch):
         resolve_device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto") == "cuda"
+
+
+def test_every_small_schedule_runs_and_others_stay_torchs_own():
+    """A small training split makes a schedule of a few steps; torch's OneCycleLR divides by zero on a warm-up
+    of exactly one (10 steps at pct_start 0.1: what crashed a 600-triplet folder)."""
+    from pipeline.schedule import one_cycle
+
+    def lrs(total, pct, make):
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+        scheduler = make(optimizer, total, pct)
+        rates = []
+        for _ in range(total):
+            optimizer.step()
+            scheduler.step()
+            rates.append(optimizer.param_groups[0]["lr"])
+        return rates
+
+    ours = lambda o, total, pct: one_cycle(o, 1e-3, total, pct)  # noqa: E731
+    theirs = lambda o, total, pct: torch.optim.lr_scheduler.OneCycleLR(o, 1e-3, total_steps=total, pct_start=pct)  # noqa: E731
+    for pct in (0.1, 0.05):
+        for total in range(1, 60):
+            rates = lrs(total, pct, ours)
+            assert len(rates) == total and all(0 <= r <= 1e-3 for r in rates), (pct, total)
+    assert lrs(11, 0.1, ours) == lrs(11, 0.1, theirs) and lrs(1200, 0.05, ours) == lrs(1200, 0.05, theirs)
+    with pytest.raises(ZeroDivisionError):
+        lrs(10, 0.1, theirs)
+    with pytest.raises(ValueError, match="no training steps"):
+        one_cycle(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3), 1e-3, 0, 0.1)
