@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 FONT_PACKAGE := fonts-noto-color-emoji
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup font demo test publish
+.PHONY: setup font artwork demo test publish
 
-setup: $(VENV)/.installed font
+setup: $(VENV)/.installed font artwork
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ font:
 	{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(FONT_PACKAGE) >/dev/null; } || { \
 	  echo "ERROR: could not install $(FONT_PACKAGE). Install it by hand (Debian/Ubuntu: apt-get install $(FONT_PACKAGE));"; \
 	  echo "       the synthetic scenes are drawn with Noto Color Emoji."; exit 1; }
+
+# The npm artists (Fluent Emoji 3D, Twemoji): pinned, checksum verified, unpacked into .artwork/ once.
+artwork: $(VENV)/.installed
+	$(BIN)/python -m pipeline.artwork
 
 demo: setup
 	dvc repro

@@ -1,9 +1,12 @@
-"""Pretrains the small `bootstrap` CLIP on freshly composed synthetic training scenes.
+"""Pretrains the small `bootstrap` CLIP on freshly composed scenes of its "web": flat 2D emoji by several
+artists, seen through the augmentations web photos bring (scale, crop, colour, blur, grey).
 
-A fixed set of captioned scenes gets memorised rather than understood, so every step draws new scenes (train
-distribution only: held-out pairs never appear). The vision tower learns objects through a multi-positive
-softmax against a learned per-object table; the text tower learns to map each object phrase onto that table
-with open_clip's ClipLoss, so that at the end "a photo of a guitar" lands near images that contain a guitar.
+It stands in for a web-pretrained CLIP, so it never sees the challenge splits: not their 3D renders, not their
+scenes (it knows nothing of the data stage). A fixed set of captioned scenes gets memorised rather than
+understood, so every step draws new scenes (held-out object pairs never appear). The vision tower learns objects
+through a multi-positive softmax against a learned per-object table; the text tower learns to map each object
+phrase onto that table with open_clip's ClipLoss, so that at the end "a photo of a guitar" lands near images
+that contain a guitar.
 """
 from __future__ import annotations
 
@@ -12,25 +15,27 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torchvision.transforms import v2
 from tqdm import tqdm
 
 from pipeline.catalog import load_catalog
+from pipeline.recall import object_recall_at_k
 from pipeline.render import render
 from pipeline.scenes import SceneConfig, SceneSampler, held_out_pairs
-from submission_src.images import load_rgb
-from submission_src.phrases import object_phrase
 
 log = logging.getLogger(__name__)
-PRETRAINING_STYLE = "noto"  # the backbone's "web": it never sees the challenge splits' OpenMoji drawings
+WEB_STYLES = ("noto", "openmoji", "twemoji")  # the backbone's web: flat drawings, never the 3D renders
+# Scenes of the web: objects of several sizes, on floors with a little pattern; the lighting comes from the
+# photometric augmentations.
+WEB_SCENES = SceneConfig(min_size=0.18, max_size=0.34, max_texture=0.1)
+HELD_OUT_SCENES = 128  # per web artist: the bootstrap's own held-out recall
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,23 @@ class BootstrapConfig:
     held_out_pair_fraction: float
 
 
+def web_augmentation(image_size: int) -> v2.Compose:
+    """What a web photo of an object goes through: framing, scale, colour, focus, grey; on a float image."""
+    return v2.Compose([
+        v2.RandomResizedCrop(image_size, scale=(0.9, 1.0), ratio=(0.95, 1.05), antialias=True),
+        v2.RandomApply([v2.ColorJitter(0.2, 0.2, 0.2, 0.02)], p=0.5),
+        v2.RandomApply([v2.GaussianBlur(3, sigma=(0.1, 1.0))], p=0.2),
+        v2.RandomGrayscale(p=0.05),
+    ])
+
+
+def _pixels(image, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    return (torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1) - mean) / std
+
+
 class SceneStream(IterableDataset):
-    """Endless batches of new training scenes, rendered at the model's input size, with multi-hot labels."""
+    """Endless batches of new web scenes, each by a random web artist, augmented at the model's input size,
+    with multi-hot labels."""
 
     def __init__(self, config: BootstrapConfig, image_size: int, mean, std):
         self.config, self.image_size = config, image_size
@@ -61,17 +81,49 @@ class SceneStream(IterableDataset):
         catalog = load_catalog()
         rng = np.random.default_rng([self.config.seed, worker.id if worker else 0])
         forbidden = held_out_pairs(len(catalog), self.config.held_out_pair_fraction, self.config.data_seed)
-        sampler = SceneSampler(catalog, rng, SceneConfig(), forbidden=forbidden)
+        sampler = SceneSampler(catalog, rng, WEB_SCENES, forbidden=forbidden)
         index = {o.name: o.index for o in catalog}
+        augment = web_augmentation(self.image_size)
+        # Drawn a little larger than the input, so that a crop keeps detail.
+        drawn_size = round(self.image_size * 1.25)
         while True:
             pixels = torch.empty(self.config.batch_size, 3, self.image_size, self.image_size)
             labels = torch.zeros(self.config.batch_size, len(catalog), dtype=torch.bool)
             for i in range(self.config.batch_size):
                 scene = sampler.reference()
-                array = np.asarray(render(scene, self.image_size, PRETRAINING_STYLE), dtype=np.float32) / 255
-                pixels[i] = (torch.from_numpy(array).permute(2, 0, 1) - self.mean) / self.std
+                style = WEB_STYLES[rng.integers(len(WEB_STYLES))]
+                image = torch.from_numpy(np.asarray(render(scene, drawn_size, style), dtype=np.float32) / 255)
+                pixels[i] = (augment(image.permute(2, 0, 1)) - self.mean) / self.std
                 labels[i, [index[n] for n in scene.names]] = True
             yield pixels, labels
+
+
+@dataclass(frozen=True)
+class HeldOutScenes:
+    """Fixed web scenes no training step draws (their own seed), per artist, unaugmented: the bootstrap's own
+    measure of what it learned."""
+
+    pixels: dict[str, torch.Tensor]  # style -> (n, 3, size, size), normalised for the model
+    objects: list[list[int]]  # catalog indices per scene, the same scenes in every style
+
+    @classmethod
+    def draw(cls, config: BootstrapConfig, image_size: int, mean, std, count: int = HELD_OUT_SCENES):
+        catalog = load_catalog()
+        forbidden = held_out_pairs(len(catalog), config.held_out_pair_fraction, config.data_seed)
+        sampler = SceneSampler(catalog, np.random.default_rng([config.seed, 4242]), WEB_SCENES, forbidden=forbidden)
+        scenes = [sampler.reference() for _ in range(count)]
+        mean, std = torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+        pixels = {style: torch.stack([_pixels(render(s, image_size, style), mean, std) for s in scenes])
+                  for style in WEB_STYLES}
+        index = {o.name: o.index for o in catalog}
+        return cls(pixels, [[index[n] for n in s.names] for s in scenes])
+
+    @torch.no_grad()
+    def recall(self, model: nn.Module, phrase_tokens: torch.Tensor, device: str) -> dict[str, float]:
+        """Object recall@k of `model` per web artist, against the phrases of the whole catalog."""
+        phrases = model.encode_text(phrase_tokens.to(device)).float()
+        return {style: object_recall_at_k(model.encode_image(pixels.to(device)).float(), phrases, self.objects)
+                for style, pixels in self.pixels.items()}
 
 
 def multi_positive_loss(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
@@ -89,10 +141,10 @@ def _lr_at(step: int, config: BootstrapConfig) -> float:
 
 
 def train_bootstrap(model: nn.Module, tokenize, phrases: list[str], config: BootstrapConfig,
-                    evaluate=None, eval_every: int = 0, device: str = "cpu",
+                    evaluate: Callable[[nn.Module], dict] | None = None, eval_every: int = 0, device: str = "cpu",
                     on_step: Callable[[dict], None] | None = None) -> list[dict]:
-    """Trains `model` (an open_clip CLIP) in place; returns the per-step history (losses, lr, evaluations), each
-    row also given to `on_step` as soon as it is made."""
+    """Trains `model` (an open_clip CLIP) in place; returns the per-step history (losses, lr, and every
+    `eval_every` steps what `evaluate(model)` says), each row also given to `on_step` as soon as it is made."""
     torch.manual_seed(config.seed)
     n_objects = len(phrases)
     model.to(device)
@@ -144,30 +196,3 @@ def train_bootstrap(model: nn.Module, tokenize, phrases: list[str], config: Boot
             on_step(record)
     model.eval()
     return history
-
-
-@torch.no_grad()
-def object_recall_at_k(image_embeddings: torch.Tensor, phrase_embeddings: torch.Tensor,
-                       objects: list[list[int]]) -> float:
-    """For each image with k objects, the share of them among its top-k phrases; averaged over images."""
-    similarity = F.normalize(image_embeddings, dim=-1) @ F.normalize(phrase_embeddings, dim=-1).T
-    recalls = []
-    for row, present in zip(similarity, objects):
-        top = set(row.topk(len(present)).indices.tolist())
-        recalls.append(len(top & set(present)) / len(present))
-    return float(np.mean(recalls))
-
-
-@torch.no_grad()
-def scene_recall(backbone, scenes: pd.DataFrame, images_dir: Path, batch_size: int = 256) -> float:
-    """Zero-shot object recall@k of `backbone` on rendered scenes, against the phrases of the whole catalog."""
-    catalog = load_catalog()
-    index = {o.name: o.index for o in catalog}
-    phrases = backbone.encode_text([object_phrase(o.name) for o in catalog])
-    embeddings = []
-    for start in range(0, len(scenes), batch_size):
-        names = scenes.image.iloc[start: start + batch_size]
-        pixels = torch.stack([backbone.preprocess(load_rgb(str(images_dir / n))[0]) for n in names])
-        embeddings.append(backbone.encode_image(pixels))
-    objects = [[index[n] for n in names] for names in scenes.objects]
-    return object_recall_at_k(torch.cat(embeddings), phrases, objects)

@@ -1,4 +1,5 @@
-"""Scoring under the judge's protocol: embed a split's queries and database, rank by cosine, Top-1."""
+"""Scoring under the judge's protocol (embed a split's queries and database, rank by cosine, Top-1), and what a
+backbone sees zero-shot: object recall@k."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.feature_store import FeatureCache
+from pipeline.recall import object_recall_at_k
 from pipeline.training import QuerySet, Retriever
+from submission_src.phrases import object_phrase
 
 
 @torch.no_grad()
@@ -36,3 +39,16 @@ def top1(retriever: Retriever, cache: FeatureCache, queries: QuerySet) -> float:
     """The share of queries whose target is the database image closest to the query."""
     query, database, rows = embed_all(retriever, cache, queries)
     return float(np.mean(rank_queries(query, database, rows, queries.target_rows)[0] == 0))
+
+
+def split_object_recall(cache: FeatureCache, split: str) -> float | None:
+    """The frozen backbone's zero-shot object recall@k on a split's images, from the cache (None when the split
+    does not record its images' objects, as a team's own data does not)."""
+    images = cache.images[(cache.images.split == split) & cache.images.objects.notna()]
+    if images.empty:
+        return None
+    objects = cache.texts[cache.texts.kind == "object"]
+    index = {text: i for i, text in enumerate(objects.text)}
+    present = [[index[object_phrase(name)] for name in names] for names in images.objects]
+    return object_recall_at_k(cache.embeddings(images.row.to_numpy()), cache.text_embeddings[objects.row.to_numpy()],
+                              present)

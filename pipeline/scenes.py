@@ -1,9 +1,11 @@
 """Scene and edit sampling: what the synthetic images contain, before any pixel is drawn.
 
 A scene is a floor shade plus objects with a pose. An edit removes some objects of a reference scene and adds
-new ones at free spots; kept objects keep their exact pose, so a target differs from its reference only where
-the edit says. Some object pairs are held out: train/val scenes never show them together, every test query
-shows at least one, so the test split measures combinations never seen in training.
+new ones at free spots, or where a removed one stood; kept objects keep their exact pose, so a target differs
+from its reference only where the edit says. As in the challenge, one reference leads to several targets and one
+target is reached from several references (`reference_for`: another scene the target is an edit of). Some object
+pairs are held out: train/val scenes never show them together, every test query shows at least one, so the test
+split measures combinations never seen in training.
 """
 from __future__ import annotations
 
@@ -65,6 +67,7 @@ class SceneConfig:
     max_overlap: float = 0.15  # share of the smaller radius two objects may overlap by
     max_texture: float = 0.0  # floor pattern contrast, drawn per scene from [0, max_texture]
     lighting: float = 0.0  # strength of per-photo colour cast and brightness ramp (0: even white light)
+    in_place: float = 0.0  # share of added objects that stand where a removed one stood
 
     @classmethod
     def from_params(cls, p: dict) -> "SceneConfig":
@@ -115,24 +118,34 @@ class SceneSampler:
             chosen.append(candidates[self.rng.integers(len(candidates))])
         return tuple(chosen)
 
-    def _place(self, name: str, others: tuple[Placement, ...], tries: int = 60) -> Placement | None:
+    def _clear(self, x: float, y: float, r: float, others: tuple[Placement, ...]) -> bool:
         c = self.config
-        for _ in range(tries):
+        return all(np.hypot(x - o.x, y - o.y) >= r + o.size / 2 - c.max_overlap * min(r, o.size / 2)
+                   for o in others)
+
+    def _place(self, name: str, others: tuple[Placement, ...], spot: Placement | None = None,
+               tries: int = 60) -> Placement | None:
+        """A pose for `name` clear of `others`: at `spot`'s centre if given (and clear there), else anywhere."""
+        c = self.config
+        for attempt in range(tries):
             size = float(self.rng.uniform(c.min_size, c.max_size))
             r = size / 2
-            x, y = (float(v) for v in self.rng.uniform(r, 1 - r, size=2))
-            clear = all(
-                np.hypot(x - o.x, y - o.y) >= r + o.size / 2 - c.max_overlap * min(r, o.size / 2) for o in others
-            )
-            if clear:
+            if spot is not None and attempt < tries // 2:
+                x, y = float(np.clip(spot.x, r, 1 - r)), float(np.clip(spot.y, r, 1 - r))
+            else:
+                x, y = (float(v) for v in self.rng.uniform(r, 1 - r, size=2))
+            if self._clear(x, y, r, others):
                 angle = float(self.rng.uniform(-c.max_angle, c.max_angle))
                 return Placement(name, round(x, 4), round(y, 4), round(size, 4), round(angle, 2))
         return None
 
-    def _with_objects(self, base: tuple[Placement, ...], names: tuple[str, ...]) -> tuple[Placement, ...] | None:
-        placed = base
+    def _with_objects(self, base: tuple[Placement, ...], names: tuple[str, ...],
+                      vacated: tuple[Placement, ...] = ()) -> tuple[Placement, ...] | None:
+        """`base` plus `names` placed around it; each takes a `vacated` spot with probability `in_place`."""
+        placed, spots = base, list(vacated)
         for name in names:
-            p = self._place(name, placed)
+            spot = spots.pop(0) if spots and self.config.in_place and self.rng.random() < self.config.in_place else None
+            p = self._place(name, placed, spot)
             if p is None:
                 return None
             placed = placed + (p,)
@@ -187,10 +200,37 @@ class SceneSampler:
             edit = Edit(add=added, remove=removed)
             if edit in taken or not self._edit_allowed(edit, kept):
                 continue
-            objects = self._with_objects(kept, added)
+            vacated = tuple(scene.objects[i] for i in removed_idx)
+            objects = self._with_objects(kept, added, vacated)
             if objects is None:
                 continue
             return edit, replace(scene, objects=objects, light=self.light() if c.lighting else scene.light)
+        return None
+
+    def reference_for(self, target: Scene, taken: set[Edit], tries: int = 200) -> tuple[Edit, Scene] | None:
+        """Another reference scene that `target` is an edit of (not one of `taken`), and that edit: some of the
+        target's objects are missing from it, and objects the target lacks stand in it."""
+        c = self.config
+        n = len(target.objects)
+        for _ in range(tries):
+            n_missing = int(self.rng.integers(0, min(c.max_add, n - 1) + 1))
+            room = c.max_objects - n + n_missing
+            n_extra = int(self.rng.integers(0, min(c.max_remove, room) + 1)) if room > 0 else 0
+            if n_missing + n_extra == 0 or n - n_missing + n_extra < c.min_objects:
+                continue
+            missing_idx = sorted(self.rng.choice(n, size=n_missing, replace=False).tolist())
+            kept = tuple(o for i, o in enumerate(target.objects) if i not in missing_idx)
+            extra = self._pick_names(n_extra, target.names)
+            if extra is None:
+                continue
+            edit = Edit(add=tuple(target.objects[i].name for i in missing_idx), remove=extra)
+            if edit in taken or not self._edit_allowed(edit, kept):
+                continue
+            vacated = tuple(target.objects[i] for i in missing_idx)
+            objects = self._with_objects(kept, extra, vacated)
+            if objects is None:
+                continue
+            return edit, replace(target, objects=objects, light=self.light() if c.lighting else target.light)
         return None
 
     def _edit_allowed(self, edit: Edit, kept: tuple[Placement, ...]) -> bool:

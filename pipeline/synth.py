@@ -14,7 +14,7 @@ from tqdm import tqdm
 from pipeline.catalog import load_catalog
 from pipeline.dataset import CSV_COLUMNS, DISTRACTORS_CSV, SPLITS
 from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
-from pipeline.render import render, sprite
+from pipeline.render import STYLES, render, sprite
 from pipeline.scenes import Scene, SceneConfig, SceneSampler, held_out_pairs
 
 
@@ -26,14 +26,18 @@ class SynthConfig:
     edits_per_reference: tuple[int, int]
     held_out_pair_fraction: float
     style: str  # the artist the splits are drawn by: see pipeline/render.py
+    references_per_target: tuple[int, int] = (1, 1)  # how many references lead to one target (inclusive range)
     scene: SceneConfig = SceneConfig()  # how many objects, how large, how they overlap, floors, lighting
     distractors: float = 0.0  # val/test database: this many distractor scenes per target, besides the targets
     workers: int = 0
 
     @classmethod
     def from_params(cls, p: dict) -> "SynthConfig":
+        if p["style"] not in STYLES:
+            raise ValueError(f"data.style {p['style']!r} is no artist here: one of {', '.join(STYLES)}")
         return cls(seed=int(p["seed"]), image_size=int(p["image_size"]), references=dict(p["references"]),
                    edits_per_reference=tuple(p["edits_per_reference"]),
+                   references_per_target=tuple(p.get("references_per_target", (1, 1))),
                    held_out_pair_fraction=float(p["held_out_pair_fraction"]), style=p["style"],
                    scene=SceneConfig.from_params(p["scene"]), distractors=float(p["distractors"]),
                    workers=int(p.get("workers", 0)))
@@ -63,35 +67,53 @@ def sample_split(split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, 
     wording = load_wording(SEALED_WORDING) if split == "test" else plain
     images: dict[str, tuple[str, Scene]] = {}
     queries: list[dict] = []
+
+    def add_query(ref_name: str, reference: Scene, edit, target_name: str) -> None:
+        kept = [name for name in reference.names if name not in edit.remove]
+        keep = kept[text_rng.integers(len(kept))] if kept else None
+        phrase = wording.sample(edit.add, edit.remove, text_rng, keep=keep)
+        plain_phrase = plain.sample(edit.add, edit.remove, plain_rng)
+        queries.append({"query_image": ref_name, "query_text": phrase.text, "target_image": target_name,
+                        "add": list(edit.add), "remove": list(edit.remove), "keep": keep,
+                        "add_written": phrase.objects("add", with_determiner=True),
+                        "remove_written": phrase.objects("remove", with_determiner=True),
+                        "family": phrase.family, "template": phrase.template,
+                        "plain_text": plain_phrase.text,
+                        "plain_add_written": plain_phrase.objects("add", with_determiner=True),
+                        "plain_remove_written": plain_phrase.objects("remove", with_determiner=True)})
+
+    def new_image(role: str, scene: Scene) -> str:
+        name = f"{len(images):06d}.jpg"
+        images[name] = (role, scene)
+        return name
+
     lo, hi = config.edits_per_reference
+    few, many = config.references_per_target
     for _ in range(config.references[split]):
         reference = sampler.reference()
-        ref_name = f"{len(images):06d}.jpg"
-        images[ref_name] = ("reference", reference)
+        ref_name = new_image("reference", reference)
         taken: set = set()
-        for _ in range(int(rng.integers(lo, hi + 1))):
+        targets = []
+        for _ in range(int(rng.integers(lo, hi + 1))):  # one reference, several targets
             made = sampler.edit(reference, taken)
             if made is None:
                 break
             edit, target = made
             taken.add(edit)
-            target_name = f"{len(images):06d}.jpg"
-            images[target_name] = ("target", target)
-            kept = [name for name in reference.names if name not in edit.remove]
-            keep = kept[text_rng.integers(len(kept))] if kept else None
-            phrase = wording.sample(edit.add, edit.remove, text_rng, keep=keep)
-            plain_phrase = plain.sample(edit.add, edit.remove, plain_rng)
-            queries.append({"query_image": ref_name, "query_text": phrase.text, "target_image": target_name,
-                            "add": list(edit.add), "remove": list(edit.remove), "keep": keep,
-                            "add_written": phrase.objects("add", with_determiner=True),
-                            "remove_written": phrase.objects("remove", with_determiner=True),
-                            "family": phrase.family, "template": phrase.template,
-                            "plain_text": plain_phrase.text,
-                            "plain_add_written": plain_phrase.objects("add", with_determiner=True),
-                            "plain_remove_written": plain_phrase.objects("remove", with_determiner=True)})
+            targets.append((new_image("target", target), target))
+            add_query(ref_name, reference, edit, targets[-1][0])
+        for target_name, target in targets:  # one target, several references
+            reached_by: set = set()
+            for _ in range(int(rng.integers(few, many + 1)) - 1):
+                made = sampler.reference_for(target, reached_by)
+                if made is None:
+                    break
+                edit, other = made
+                reached_by.add(edit)
+                add_query(new_image("reference", other), other, edit, target_name)
     if split != "train":  # drawn last, so they never change a query's scenes
-        for _ in range(math.ceil(config.distractors * len(queries))):
-            images[f"{len(images):06d}.jpg"] = ("distractor", sampler.reference())
+        for _ in range(math.ceil(config.distractors * len({q["target_image"] for q in queries}))):
+            new_image("distractor", sampler.reference())
     return images, queries
 
 
@@ -115,7 +137,9 @@ def _warm_sprites(style: str) -> None:
         sprite(obj.name, style)
 
 
-def write_split(out: Path, split: str, config: SynthConfig) -> None:
+def write_split(out: Path, split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, Scene]], list[dict]]:
+    """Renders the split into `out` (data.csv, images/, distractors.csv, queries and scenes as parquet); returns
+    what `sample_split` drew."""
     images, queries = sample_split(split, config)
     image_dir = out / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
@@ -132,6 +156,7 @@ def write_split(out: Path, split: str, config: SynthConfig) -> None:
         pd.DataFrame({"image": distractors}).to_csv(out / DISTRACTORS_CSV, index=False)
     table.to_parquet(out / "queries.parquet", index=False)
     scenes_table(images).to_parquet(out / "scenes.parquet", index=False)
+    return images, queries
 
 
 def write_plain_twin(split_dir: Path, out: Path) -> None:

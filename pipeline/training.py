@@ -1,8 +1,9 @@
 """Training on the feature cache: fusion modules (adapter, combiner) and the unfrozen visual tail.
 
 Every batch holds whole reference groups, so each query meets its sibling targets (the same reference, another
-edit) as negatives, next to the other targets of the batch and its own reference image. Cached tail inputs stay in
-host memory when they fit `train.memory_gb`; a bigger store is streamed in windows (pipeline/streaming.py).
+edit) as negatives, next to the other targets of the batch and its own reference image; a target that another
+query of the batch also reaches is no negative. Cached tail inputs stay in host memory when they fit
+`train.memory_gb`; a bigger store is streamed in windows (pipeline/streaming.py).
 """
 from __future__ import annotations
 
@@ -105,10 +106,18 @@ def tail_stream(cache: FeatureCache, batch_size: int, device: str) -> WindowStre
 
 
 def contrastive_loss(queries: torch.Tensor, targets: torch.Tensor, references: torch.Tensor,
-                     logit_scale: torch.Tensor) -> torch.Tensor:
-    """InfoNCE of each query against the batch's targets (siblings among them) and its own reference image."""
+                     logit_scale: torch.Tensor, target_rows: np.ndarray | None = None) -> torch.Tensor:
+    """InfoNCE of each query against the batch's targets (siblings among them) and its own reference image.
+
+    `target_rows` (cache rows of the targets): a target that several queries of the batch reach (from several
+    references) is no negative for any of them; only its own column counts.
+    """
     candidates = torch.cat([targets, references])
     logits = logit_scale.exp() * queries @ candidates.T
+    if target_rows is not None:
+        rows = torch.as_tensor(target_rows, device=logits.device)
+        shared = (rows[:, None] == rows[None, :]) & ~torch.eye(len(rows), dtype=torch.bool, device=logits.device)
+        logits[:, : len(rows)] = logits[:, : len(rows)].masked_fill(shared, float("-inf"))
     return F.cross_entropy(logits, torch.arange(len(queries), device=logits.device))
 
 
@@ -179,7 +188,8 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
                 reference = retriever.embed_images(features, queries.reference_rows[index])
                 query = retriever.fuse(reference, queries, index)
                 target = retriever.embed_images(features, queries.target_rows[index])
-            loss = contrastive_loss(query.float(), target.float(), reference.float(), retriever.logit_scale)
+            loss = contrastive_loss(query.float(), target.float(), reference.float(), retriever.logit_scale,
+                                    queries.target_rows[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

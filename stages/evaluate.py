@@ -10,7 +10,7 @@ import torch
 from pipeline.baselines import Combiner, ImageOnly, TextOnly
 from pipeline.console import show_logs
 from pipeline.dataset import PLAIN_TWIN, load_manifest
-from pipeline.evaluation import embed_all, rank_queries
+from pipeline.evaluation import embed_all, rank_queries, split_object_recall
 from pipeline.experiment import Experiment
 from pipeline.gallery import draw_gallery
 from pipeline.package import SHIPPABLE
@@ -87,6 +87,8 @@ def main() -> None:
         if shippable:
             np.savez(TEST_EMBEDDINGS, **shippable)
         metrics[split]["parser_exact"] = parser_exact(detail, manifest[split].csv)
+        if split != PLAIN_TWIN:  # the twin's images are the test split's
+            metrics[split]["zero_shot_object_recall"] = split_object_recall(experiment.cache, split)
         detail.to_parquet(QUERY_TABLES / f"{split}_queries.parquet", index=False)
         if split != PLAIN_TWIN:
             gallery = pd.concat([detail[detail.rank_adapter_tail == 0].head(4),
@@ -101,7 +103,8 @@ def main() -> None:
             draw_gallery(fixed.rename(columns={"rank_arithmetic": "rank"}), Path(manifest[split].images),
                          "test: right with adapter_tail, wrong with zero-shot arithmetic (caption: arithmetic's "
                          "rank; retrieved: adapter_tail's)", TAIL_FIXES_GALLERY)
-        print(split, {name: metrics[split][name]["top1"] for name in methods}, metrics[split]["parser_exact"])
+        print(split, {name: metrics[split][name]["top1"] for name in methods}, metrics[split]["parser_exact"],
+              "zero-shot object recall", metrics[split].get("zero_shot_object_recall"))
     if PLAIN_TWIN in metrics:
         # Top-1 lost to the wording alone: the same scenes and edits, plain wording vs held-out wording.
         metrics["paraphrase_gap"] = {name: metrics[PLAIN_TWIN][name]["top1"] - metrics["test"][name]["top1"]

@@ -20,7 +20,8 @@ def default_synth_config() -> SynthConfig:
 @pytest.fixture(scope="session")
 def small_config() -> SynthConfig:
     return SynthConfig(seed=3, image_size=96, references={"train": 24, "val": 6, "test": 24},
-                       edits_per_reference=(2, 3), held_out_pair_fraction=0.15, style="openmoji", workers=2)
+                       edits_per_reference=(2, 3), held_out_pair_fraction=0.15, style="fluent3d",
+                       references_per_target=(1, 2), workers=2)
 
 
 @pytest.fixture(scope="session")

@@ -75,6 +75,15 @@ def test_the_tagger_is_no_dependency_of_the_backbone_stages():
         assert "submission_src/tagger.py" not in stage_closure(f"stages.{stage}", ROOT), stage
 
 
+def test_the_bootstrap_never_sees_the_challenge_splits():
+    """The backbone stands in for a web-pretrained one: it reads no split and no code that makes them, so every
+    world (data.style) meets the same backbone."""
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["bootstrap"]
+    assert not [d for d in stage["deps"] if str(d).startswith("data")]
+    assert not {"pipeline/synth.py", "pipeline/dataset.py"} & stage_closure("stages.bootstrap", ROOT)
+    assert not [p for p in stage["params"] if p == "data" or p in ("data.style", "data.scene", "data.references")]
+
+
 def dvc_outputs(root: Path) -> list[str]:
     """Every path a stage writes (outs, metrics and plots), as dvc.yaml names it."""
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from pipeline.baselines import Combiner
 from pipeline.evaluation import embed_all, rank_queries
-from pipeline.training import Retriever, reference_group_batches, train_retriever
+from pipeline.training import Retriever, contrastive_loss, reference_group_batches, train_retriever
 from submission_src.fusion import FusionAdapter
 
 
@@ -128,3 +128,19 @@ def test_every_small_schedule_runs_and_others_stay_torchs_own():
         lrs(10, 0.1, theirs)
     with pytest.raises(ValueError, match="no training steps"):
         one_cycle(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3), 1e-3, 0, 0.1)
+
+
+def test_a_target_two_queries_reach_is_no_negative_for_either():
+    torch.manual_seed(0)
+    targets, references = F.normalize(torch.randn(3, 8), dim=-1), F.normalize(torch.randn(3, 8), dim=-1)
+    targets[1] = targets[0]  # queries 0 and 1 come from two references and reach one target
+    queries = F.normalize(targets + 0.1 * torch.randn(3, 8), dim=-1)
+    scale = torch.tensor(np.log(20.0))
+    shared = contrastive_loss(queries, targets, references, scale, np.array([7, 7, 9]))
+    # the same as each query scored without the other's copy of its target
+    logits = 20.0 * queries @ torch.cat([targets, references]).T
+    keep = [[0, 2, 3, 4, 5], [1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5]]
+    expected = torch.stack([F.cross_entropy(logits[i, k][None], torch.tensor([k.index(i)]))
+                            for i, k in enumerate(keep)]).mean()
+    assert torch.isclose(shared, expected, atol=1e-5)
+    assert contrastive_loss(queries, targets, references, scale) > shared + 0.3  # unmasked, each copy competes
