@@ -50,28 +50,31 @@ def test_artwork_not_fetched_names_the_package_and_the_fix(tmp_path, monkeypatch
         FLUENT_3D.picture("1f3cd")
 
 
-def test_a_code_point_without_a_picture_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(artwork, "ARTWORK_ROOT", tmp_path)
-    fake = NpmArtwork("fake-emoji", "1.0.0", "0" * 64, "assets", ".webp", "test")
-    fake.pictures.mkdir(parents=True)
-    fake.complete.write_text(fake.sha256)
-    with pytest.raises(ArtworkMissingError, match=r"no picture for U\+1F3CD \(looked for 1f3cd\.webp"):
-        fake.picture("1f3cd")
-
-
-def test_a_broken_picture_is_named(tmp_path, monkeypatch):
+@pytest.fixture
+def fetched_fake(tmp_path, monkeypatch):
+    """An npm artwork marked as fetched, with an empty picture folder, standing in for fluent3d."""
     monkeypatch.setattr(artwork, "ARTWORK_ROOT", tmp_path)
     fake = NpmArtwork("fake-emoji", "1.0.0", "0" * 64, "assets", ".png", "test")
     fake.pictures.mkdir(parents=True)
     fake.complete.write_text(fake.sha256)
-    (fake.pictures / "1f3cd-fe0f.png").write_bytes(b"not a picture")
     monkeypatch.setitem(render_module.PACKAGES, "fluent3d", fake)
     render_module.sprite.cache_clear()
-    try:
-        with pytest.raises(ArtworkMissingError, match=r"1f3cd-fe0f\.png is not a readable picture"):
-            render_module._picture(fake.picture("1f3cd"))
-    finally:
-        render_module.sprite.cache_clear()
+    yield fake
+    render_module.sprite.cache_clear()
+
+
+def test_a_code_point_without_a_picture_is_named(fetched_fake):
+    obj = load_catalog()[0]
+    with pytest.raises(ArtworkMissingError, match=rf"no picture for U\+{obj.codepoint.upper()} \(looked for "
+                                                  rf"{obj.codepoint.lower()}\.png"):
+        sprite(obj.name, "fluent3d")
+
+
+def test_a_broken_picture_is_named(fetched_fake):
+    obj = load_catalog()[0]
+    (fetched_fake.pictures / f"{obj.codepoint.lower()}-fe0f.png").write_bytes(b"not a picture")
+    with pytest.raises(ArtworkMissingError, match=rf"{obj.codepoint.lower()}-fe0f\.png is not a readable picture"):
+        sprite(obj.name, "fluent3d")
 
 
 def test_a_package_whose_bytes_differ_from_the_pin_is_not_unpacked(tmp_path, monkeypatch):
