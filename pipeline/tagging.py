@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 import yaml
@@ -53,6 +54,7 @@ class TaggerConfig:
     layers: int
     dropout: float
     word_dropout: float
+    strip_determiners: bool  # decoding strips the training wordings' determiner words from the front of names
     seed: int
 
     @classmethod
@@ -63,11 +65,14 @@ class TaggerConfig:
                    validation_share=float(p["validation_share"]), steps=int(p["steps"]),
                    batch_size=int(p["batch_size"]), lr=float(p["lr"]),
                    buckets=int(p["buckets"]), dim=int(p["dim"]), hidden=int(p["hidden"]), layers=int(p["layers"]),
-                   dropout=float(p["dropout"]), word_dropout=float(p["word_dropout"]), seed=int(p["seed"]))
+                   dropout=float(p["dropout"]), word_dropout=float(p["word_dropout"]),
+                   strip_determiners=bool(p["strip_determiners"]), seed=int(p["seed"]))
 
-    def build(self) -> QueryTagger:
-        """An untrained tagger of this recipe's shape."""
-        return QueryTagger(self.buckets, self.dim, self.hidden, self.layers, self.dropout, self.word_dropout)
+    def build(self, determiners: set[str] = frozenset()) -> QueryTagger:
+        """An untrained tagger of this recipe's shape; `determiners`: the words its decoding keeps out of names,
+        when the recipe strips them."""
+        return QueryTagger(self.buckets, self.dim, self.hidden, self.layers, self.dropout, self.word_dropout,
+                           determiners=tuple(determiners) if self.strip_determiners else ())
 
 
 def split_templates(wording: Wording, validation_share: float) -> tuple[Wording, Wording]:
@@ -111,6 +116,14 @@ def misspell_template(template: str, rng: np.random.Generator) -> str:
 def determiner_words(wordings: list[Wording]) -> set[str]:
     style = merged_style([w.style for w in wordings])
     return {word.lower() for d in style.add_determiners + style.remove_determiners for word in d.split()}
+
+
+def pointing_words(wordings: list[Wording], names: "ObjectNames") -> set[str]:
+    """Determiner words of the wordings that no object name could start with (catalog names, the open
+    vocabulary's nouns and adjectives): what decoding may strip from the front of a name."""
+    starts = {name.split()[0].lower() for name in [*names.catalog, *names.nouns]} | {a.lower() for a in
+                                                                                    names.adjectives}
+    return determiner_words(wordings) - starts
 
 
 class ObjectNames:
@@ -271,7 +284,7 @@ def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]], log_ever
     names = ObjectNames.from_file(config.vocabulary, config.open_vocabulary, config.adjectives,
                                   determiner_words(training))
     corpus = TaggingCorpus(training, names, config.typo_rate, config.mix_styles, config.two_part)
-    tagger = config.build()
+    tagger = config.build(pointing_words(training, names))
     optimizer = torch.optim.AdamW(tagger.parameters(), lr=config.lr, weight_decay=0.01)
     scheduler = one_cycle(optimizer, config.lr, config.steps, pct_start=0.05)
     history, losses, started = [], [], time.time()
@@ -330,3 +343,25 @@ def template_phrases(wording: Wording, names: ObjectNames, fills: int, seed: int
                     break
             phrases.append(compose(template, add, remove, keep, wording.style, rng, family))
     return phrases
+
+
+def scored_phrases(tagger: QueryTagger, phrases: list[Phrase]) -> tuple[dict, list[ParsedQuery]]:
+    """The tagger's scores on labelled texts, with a template-bootstrap interval of the name-alone exact rate (the
+    figure that matters for retrieval: the text tower embeds the name), and its parses."""
+    predicted = tagger.parse([p.text for p in phrases])
+    gold = [gold_objects(p) for p in phrases]
+    strict = [score_parses([q], [g])["exact_strict"] for q, g in zip(predicted, gold)]
+    return ({**score_parses(predicted, gold),
+             "exact_strict_ci": template_interval(np.array(strict), np.array([p.template for p in phrases]))},
+            predicted)
+
+
+def template_interval(hits: np.ndarray, templates: np.ndarray, draws: int = 2000, seed: int = 0,
+                      level: float = 0.95) -> tuple[float, float]:
+    """A bootstrap confidence interval of the mean of `hits` (one 0/1 per text) that resamples whole templates:
+    the texts of one template rise and fall together, so resampling texts would claim too narrow an interval."""
+    groups = pd.Series(np.asarray(hits, dtype=float)).groupby(np.asarray(templates))
+    sums, counts = groups.sum().to_numpy(), groups.count().to_numpy()
+    picks = np.random.default_rng(seed).integers(len(sums), size=(draws, len(sums)))
+    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    return float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, (1 + level) / 2))

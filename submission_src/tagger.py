@@ -1,5 +1,6 @@
 """The query tagger: modification text -> objects to add, objects to remove. A small learned sequence tagger (no
-LLM, no word lists): each word is tagged B/I of an object to add or to remove, or O."""
+LLM): each word is tagged B/I of an object to add or to remove, or O. Its one word list, saved with it, is the
+determiner words of its training wordings ("a", "one more", "each"): a name never starts with one."""
 from __future__ import annotations
 
 import re
@@ -46,13 +47,17 @@ class QueryTagger(nn.Module):
         dropout: dropout between LSTM layers.
         word_dropout: share of words blanked while training.
         max_words: longer texts are cut there (a 10 000-character text costs what 128 words cost).
+        determiners: words that point at an object rather than name it; decoding strips them from the front of a
+            name and drops an object made of nothing else ("single dragon" -> "dragon", "each" -> none).
     """
 
     def __init__(self, buckets: int = 1 << 16, dim: int = 64, hidden: int = 128, layers: int = 2,
-                 dropout: float = 0.1, word_dropout: float = 0.0, max_words: int = 128):
+                 dropout: float = 0.1, word_dropout: float = 0.0, max_words: int = 128,
+                 determiners: tuple[str, ...] = ()):
         super().__init__()
         self.config = {"buckets": buckets, "dim": dim, "hidden": hidden, "layers": layers, "dropout": dropout,
-                       "word_dropout": word_dropout, "max_words": max_words}
+                       "word_dropout": word_dropout, "max_words": max_words, "determiners": sorted(determiners)}
+        self.determiners = frozenset(determiners)
         self.embed = nn.EmbeddingBag(buckets, dim, mode="mean")
         self.encoder = nn.LSTM(dim, hidden, layers, batch_first=True, bidirectional=True,
                                dropout=dropout if layers > 1 else 0.0)
@@ -92,7 +97,8 @@ class QueryTagger(nn.Module):
             batch = texts[start: start + batch_size]
             words = self.words(batch)
             tags = self(batch, words).argmax(-1).tolist() if any(words) else [[] for _ in batch]
-            parsed += [decode_tags(text, ranges, row) for text, ranges, row in zip(batch, words, tags)]
+            parsed += [decode_tags(text, ranges, row, self.determiners)
+                       for text, ranges, row in zip(batch, words, tags)]
         return parsed
 
     @classmethod
@@ -105,10 +111,20 @@ class QueryTagger(nn.Module):
         return {"config": dict(self.config), "state_dict": self.state_dict()}
 
 
-def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int]) -> ParsedQuery:
-    """Objects from word tags: a B starts one, an I continues one of its role (or starts one after O)."""
+def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int],
+                determiners: frozenset[str] = frozenset()) -> ParsedQuery:
+    """Objects from word tags: a B starts one, an I continues one of its role (or starts one after O); leading
+    `determiners` are no part of a name, and an object of determiners alone is none."""
     parsed, lowered = ParsedQuery([], []), text.lower()
     current: tuple[str, int, int] | None = None
+
+    def close(role: str, start: int, end: int) -> None:
+        name = lowered[start:end].split()
+        while name and name[0] in determiners:
+            name.pop(0)
+        if name:
+            getattr(parsed, role).append(" ".join(name))
+
     for (a, b), tag in zip(words, tags):
         label = TAGS[tag]
         role = label[2:] if label != "O" else None
@@ -116,8 +132,8 @@ def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int]) -> Par
             current = (role, current[1], b)
             continue
         if current:
-            getattr(parsed, current[0]).append(" ".join(lowered[current[1]: current[2]].split()))
+            close(*current)
         current = (role, a, b) if role else None
     if current:
-        getattr(parsed, current[0]).append(" ".join(lowered[current[1]: current[2]].split()))
+        close(*current)
     return parsed

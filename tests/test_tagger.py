@@ -16,6 +16,7 @@ from pipeline.tagging import (
     gold_objects,
     misspell_template,
     score_parses,
+    template_interval,
     train_tagger,
     validation_phrases,
     word_tags,
@@ -122,6 +123,34 @@ def test_decoding_tags():
     words = split_words(text.lower(), 128)
     tags = [0, 0, 3, 0, 0, 1, 2, 0, 0, 0, 2]  # the last I without a B still starts an object
     assert decode_tags(text, words, tags) == ParsedQuery(["red kite", "cat"], ["t-shirt"])
+
+
+def test_decoding_keeps_determiners_out_of_names():
+    text = "add a single dragon, each of the following: one more light bulb"
+    words = split_words(text, 128)
+    tags = [0, 1, 2, 2, 0, 1, 0, 0, 0, 0, 1, 2, 2, 2]  # the tagger put the quantifiers inside the objects
+    determiners = frozenset({"a", "single", "each", "one", "more"})
+    assert decode_tags(text, words, tags, determiners) == ParsedQuery(["dragon", "light bulb"], [])
+    assert decode_tags(text, words, tags) == ParsedQuery(["a single dragon", "each", "one more light bulb"], [])
+
+
+def test_the_shipped_determiners_come_from_the_training_wording(trained_tagger, tagger_config):
+    """What decoding strips is what the training wordings point with, never a word a name could start with."""
+    tagger, path = trained_tagger
+    saved = QueryTagger.from_saved(torch.load(path, weights_only=True))
+    assert saved.determiners == tagger.determiners and {"a", "the", "each", "single"} <= tagger.determiners
+    names = ObjectNames.from_file(tagger_config.vocabulary, 1.0, 1.0)
+    assert not {n.split()[0] for n in names.catalog + names.nouns} & tagger.determiners
+
+
+def test_template_interval_resamples_templates():
+    rng = np.random.default_rng(0)
+    templates = np.repeat(np.arange(40), 10)
+    hits = np.repeat(rng.random(40) < 0.7, 10)  # each template all right or all wrong
+    low, high = template_interval(hits, templates)
+    assert low < hits.mean() < high
+    text_low, text_high = template_interval(hits, np.arange(len(hits)))  # as if every text were its own template
+    assert high - low > 2 * (text_high - text_low)
 
 
 def test_typos_only_touch_template_words():
