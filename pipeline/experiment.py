@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pipeline.augmentation import AugmentConfig, augment_queries
 from pipeline.dataset import load_manifest
 from pipeline.feature_store import FeatureCache
 from pipeline.features import FeatureSpec, data_fingerprint
@@ -39,6 +40,20 @@ class Experiment:
     def queries(self, split: str) -> QuerySet:
         return build_query_set(self.cache, load_manifest()[split], self.parser, self.backbone)
 
+    def training_queries(self, share: float | None = None, augment: AugmentConfig | None = None) -> QuerySet:
+        """The training split's queries (of a `share` of its reference images: whole groups), augmented as
+        `augment` says (default: params `augment`); the augmentation only ever sees the queries chosen."""
+        queries = self.queries("train")
+        if share is not None:
+            queries = queries.reference_groups(share, self.params["learning_curve"]["seed"])
+        return augment_queries(queries, augment or AugmentConfig.from_params(self.params["augment"]),
+                               self.params["parser"]["corpus"], self.backbone.encode_text)
+
+    def fusion(self, text: bool | None = None) -> FusionAdapter:
+        """A new fusion adapter of the params' size; `text`: whether it reads the whole text (default: params)."""
+        adapter = self.params["adapter"]
+        return FusionAdapter(self.dim, adapter["hidden"], adapter["text_input"] if text is None else text)
+
     @property
     def device(self) -> str:
         return resolve_device(self.params["device"])
@@ -49,16 +64,19 @@ class Experiment:
 
     def train_adapter(self, queries: QuerySet, desc: str = "adapter", schedule: dict | None = None,
                       features=None, max_batches: int | None = None,
-                      on_epoch: Callable[[dict], None] | None = None) -> tuple[Retriever, list[dict]]:
+                      on_epoch: Callable[[dict], None] | None = None, text: bool | None = None
+                      ) -> tuple[Retriever, list[dict]]:
         """A fusion adapter trained on frozen features: the cache, or `features` (anything with its methods);
-        `schedule`: epochs, batch_size, lr, weight_decay, seed (default: params `adapter`)."""
-        retriever = Retriever(FusionAdapter(self.dim, self.params["adapter"]["hidden"]))
+        `schedule`: epochs, batch_size, lr, weight_decay, seed (default: params `adapter`); `text`: whether the
+        adapter reads the whole text (default: params)."""
+        retriever = Retriever(self.fusion(text))
         return retriever, self.train(retriever, queries, schedule or self.params["adapter"], desc, features,
                                       max_batches, on_epoch)
 
     def train_adapter_tail(self, queries: QuerySet, desc: str = "adapter_tail", schedule: dict | None = None,
                            features=None, max_batches: int | None = None,
-                           on_epoch: Callable[[dict], None] | None = None) -> tuple[Retriever, list[dict]]:
+                           on_epoch: Callable[[dict], None] | None = None, text: bool | None = None
+                           ) -> tuple[Retriever, list[dict]]:
         """A fusion adapter and the last K visual units, jointly, on cached activations (default schedule: params
         `tail`); the tail starts from the pretrained weights every time (a backbone of its own)."""
         blocks = self.spec.tail_blocks
@@ -67,7 +85,7 @@ class Experiment:
             param.requires_grad_(False)
         for param in backbone.tail_parameters(blocks).values():
             param.requires_grad_(True)
-        retriever = Retriever(FusionAdapter(self.dim, self.params["adapter"]["hidden"]), backbone, blocks)
+        retriever = Retriever(self.fusion(text), backbone, blocks)
         return retriever, self.train(retriever, queries, schedule or self.params["tail"], desc, features,
                                       max_batches, on_epoch)
 

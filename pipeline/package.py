@@ -107,12 +107,15 @@ def _paraphrase_line(metrics: dict, method: str) -> str:
 
 
 def _method_line(shipment: Shipment) -> str:
+    reads = ("its correction reads the image, the parsed objects and the whole text" if shipment.adapter["config"]
+             .get("text", True) else "its correction reads the image and the parsed objects, not the whole text "
+             "(adapter.text_input: off, chosen on val)")
     if shipment.method == "adapter_tail":
         return (f"Ships `adapter_tail`: the last {shipment.tail_blocks} visual unit(s) fine-tuned with a fusion "
-                "adapter (query = image + a·Σ add − r·Σ remove + learned correction)")
+                f"adapter (query = image + a·Σ add − r·Σ remove + learned correction; {reads})")
     if shipment.method == "adapter":
         return ("Ships `adapter`: the backbone as pretrained, with a fusion adapter (query = image + a·Σ add − r·Σ "
-                "remove + learned correction)")
+                f"remove + learned correction; {reads})")
     return "Ships `arithmetic`: the backbone as pretrained, query = image + Σ add − Σ remove"
 
 

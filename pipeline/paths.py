@@ -30,6 +30,7 @@ BOOTSTRAP_METRICS = METRICS / "bootstrap.json"
 PARSER_METRICS = METRICS / "parser.json"
 EVAL_METRICS = METRICS / "eval.json"
 LEARNING_CURVE_METRICS = METRICS / "learning_curve.json"
+AUGMENTATION_METRICS = METRICS / "augmentation.json"
 SPEED_METRICS = METRICS / "speed.json"
 PACKAGE_METRICS = METRICS / "package.json"
 SUBMISSION_METRICS = METRICS / "submission.json"
@@ -39,6 +40,9 @@ PLOTS = Path("plots")
 PARSER_FAMILIES_PLOT = PLOTS / "parser_families.png"
 LEARNING_CURVE_PLOT = PLOTS / "learning_curve.png"
 TAIL_FIXES_GALLERY = PLOTS / "gallery_tail_fixes.png"
+AUGMENTATION_PLOT = PLOTS / "augmentation.png"
+AUGMENTATION_FIXES_GALLERY = PLOTS / "gallery_augmentation_fixes.png"
+EDIT_ALGEBRA_PLOT = PLOTS / "edit_algebra.png"  # one composed training pair
 WORLDS_PLOT = PLOTS / "worlds.png"  # one triplet drawn in every world
 LIVE = Path("dvclive")  # training curves, one dvclive folder per training stage
 

@@ -1,49 +1,69 @@
-"""DVC stage `learning_curve`: what training buys, by how much of it there is. The adapter and adapter_tail are
-trained afresh on a share of the training reference images (whole groups) and scored on val and test; the whole
-training split's point is `evaluate`'s; zero-shot arithmetic, which learns nothing, is the floor. Writes
-metrics/learning_curve.json and plots/learning_curve.png."""
+"""DVC stage `learning_curve`: what training buys, by how much of it there is, with and without the edit algebra.
+The adapter and adapter_tail are trained afresh on a share of the training reference images (whole groups; the
+augmentation only sees the triplets chosen) and scored on val and test. The whole split's points are `evaluate`'s
+(the shipped augmentation) and `augmentation`'s row without it; zero-shot arithmetic, which learns nothing, is the
+floor. Writes metrics/learning_curve.json and plots/learning_curve.png."""
 import json
 
 from matplotlib.figure import Figure
 
+from pipeline.augmentation import AugmentConfig
 from pipeline.console import show_logs
 from pipeline.evaluation import top1
 from pipeline.experiment import Experiment
-from pipeline.paths import EVAL_METRICS, LEARNING_CURVE_METRICS, LEARNING_CURVE_PLOT
+from pipeline.paths import AUGMENTATION_METRICS, EVAL_METRICS, LEARNING_CURVE_METRICS, LEARNING_CURVE_PLOT
+
+METHODS = ("adapter", "adapter_tail")
 
 
 def main() -> None:
     show_logs()
     experiment = Experiment.load()
     scored = {split: experiment.queries(split) for split in ("val", "test")}
-    train = experiment.queries("train")
+    triplets = len(experiment.queries("train").frame)
     shares = experiment.params["learning_curve"]["shares"]
+    shipped = AugmentConfig.from_params(experiment.params["augment"])
+    curves = {"without": AugmentConfig(seed=shipped.seed), "with": shipped}
     evaluated = json.loads(EVAL_METRICS.read_text())
-    points = [{"method": name, "share": 1.0, "train_queries": len(train.frame),
-               **{split: evaluated[split][name]["top1"] for split in ("val", "test")}}
-              for name in ("adapter", "adapter_tail")]
-    for share in shares:
-        subset = train.reference_groups(share, experiment.params["learning_curve"]["seed"])
-        for name, train_method in (("adapter", experiment.train_adapter),
-                                   ("adapter_tail", experiment.train_adapter_tail)):
-            retriever, _ = train_method(subset, desc=f"{name} on {share:.0%}")
-            points.append({"method": name, "share": share, "train_queries": len(subset.frame),
-                           **{split: top1(retriever, experiment.cache, queries) for split, queries in scored.items()}})
-            print(points[-1])
-    points.sort(key=lambda p: (p["method"], p["share"]))
-    floor = {split: evaluated[split]["arithmetic"]["top1"] for split in ("val", "test")}
+    unaugmented = {row["method"]: row for row in json.loads(AUGMENTATION_METRICS.read_text())["rows"]
+                   if row["variant"] == "off"}
+    points = [{"method": name, "augmentation": "with", "share": 1.0, "train_triplets": triplets,
+               "train_pairs": len(experiment.training_queries().frame),
+               **{split: evaluated[split][name]["top1"] for split in scored}} for name in METHODS]
+    points += [{"method": name, "augmentation": "without", "share": 1.0, "train_triplets": triplets,
+                "train_pairs": triplets, **{split: unaugmented[name][split] for split in scored}} for name in METHODS]
+    for augmentation, config in curves.items():
+        if augmentation == "with" and config == curves["without"]:
+            points = [p for p in points if p["augmentation"] == "without"]
+            break
+        for share in shares:
+            subset = experiment.training_queries(share, AugmentConfig(seed=shipped.seed))
+            train = experiment.training_queries(share, config)
+            for name, train_method in (("adapter", experiment.train_adapter),
+                                       ("adapter_tail", experiment.train_adapter_tail)):
+                retriever, _ = train_method(train, desc=f"{name} on {share:.0%}, {augmentation} augmentation")
+                points.append({"method": name, "augmentation": augmentation, "share": share,
+                               "train_triplets": len(subset.frame), "train_pairs": len(train.frame),
+                               **{split: top1(retriever, experiment.cache, queries)
+                                  for split, queries in scored.items()}})
+                print(points[-1])
+    points.sort(key=lambda p: (p["method"], p["augmentation"], p["share"]))
+    floor = {split: evaluated[split]["arithmetic"]["top1"] for split in scored}
     LEARNING_CURVE_METRICS.write_text(json.dumps({"arithmetic": floor, "points": points}, indent=2) + "\n")
 
-    figure = Figure(figsize=(6, 4))
+    figure = Figure(figsize=(6.5, 4))
     axis = figure.subplots()
-    for name, style in (("adapter", "o-"), ("adapter_tail", "s-")):
-        mine = [p for p in points if p["method"] == name]
-        axis.plot([p["train_queries"] for p in mine], [p["test"] for p in mine], style, label=f"{name} (test)")
-    axis.axhline(floor["test"], color="grey", linestyle="--", label="zero-shot arithmetic (test)")
-    axis.set_xlabel("training queries")
-    axis.set_ylabel("Top-1")
-    axis.set_title("What training buys")
-    axis.legend()
+    for name, colour in zip(METHODS, ("tab:blue", "tab:orange")):
+        for augmentation, style in (("without", "o--"), ("with", "s-")):
+            mine = [p for p in points if p["method"] == name and p["augmentation"] == augmentation]
+            if mine:
+                axis.plot([p["train_triplets"] for p in mine], [p["test"] for p in mine], style, color=colour,
+                          label=f"{name}, {augmentation} augmentation")
+    axis.axhline(floor["test"], color="grey", linestyle=":", label="zero-shot arithmetic")
+    axis.set_xlabel("training triplets (before augmentation)")
+    axis.set_ylabel("test Top-1")
+    axis.set_title("What training buys, with and without the edit algebra")
+    axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(LEARNING_CURVE_PLOT, dpi=120)
 

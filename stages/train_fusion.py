@@ -12,7 +12,7 @@ from pipeline.training import Retriever
 def main() -> None:
     show_logs()
     experiment = Experiment.load()
-    train = experiment.queries("train")
+    train = experiment.training_queries()
     FUSION_DIR.mkdir(parents=True, exist_ok=True)
     with TrainingCurve("adapter", step_key="epoch") as curve:
         adapter, _ = experiment.train_adapter(train, on_epoch=curve)

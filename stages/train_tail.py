@@ -11,7 +11,7 @@ def main() -> None:
     show_logs()
     experiment = Experiment.load()
     with TrainingCurve("adapter_tail", step_key="epoch") as curve:
-        retriever, _ = experiment.train_adapter_tail(experiment.queries("train"), on_epoch=curve)
+        retriever, _ = experiment.train_adapter_tail(experiment.training_queries(), on_epoch=curve)
     blocks = retriever.tail_blocks
     tail = {name: p.detach().clone() for name, p in retriever.backbone.tail_parameters(blocks).items()}
     TAIL_DIR.mkdir(parents=True, exist_ok=True)

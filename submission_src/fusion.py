@@ -15,14 +15,15 @@ class FusionAdapter(nn.Module):
     Args:
         dim: embedding width of the backbone.
         hidden: width of the correction MLP.
+        text: whether the correction reads the whole text's embedding (or only the image and the parsed edit).
     """
 
-    def __init__(self, dim: int, hidden: int = 512):
+    def __init__(self, dim: int, hidden: int = 512, text: bool = True):
         super().__init__()
-        self.config = {"dim": dim, "hidden": hidden}
+        self.config = {"dim": dim, "hidden": hidden, "text": text}
         self.add_scale = nn.Parameter(torch.ones(()))
         self.remove_scale = nn.Parameter(torch.ones(()))
-        self.correction = nn.Sequential(nn.Linear(4 * dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.correction = nn.Sequential(nn.Linear((4 if text else 3) * dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         nn.init.zeros_(self.correction[-1].weight)
         nn.init.zeros_(self.correction[-1].bias)
 
@@ -38,7 +39,8 @@ class FusionAdapter(nn.Module):
             remove: [B, D] sums of the embeddings of the phrases to remove (zeros when none).
             text: [B, D] embeddings of the whole modification texts.
         """
-        correction = self.correction(torch.cat([image, add, remove, text], dim=-1))
+        inputs = [image, add, remove, text] if self.config["text"] else [image, add, remove]
+        correction = self.correction(torch.cat(inputs, dim=-1))
         fused = F.normalize(self.arithmetic(image, add, remove) + correction, dim=-1)
         # A text that names nothing to add or remove (empty, off-topic, unparseable) asks for the reference.
         edited = (add.abs().sum(-1, keepdim=True) + remove.abs().sum(-1, keepdim=True)) > 0
