@@ -11,7 +11,7 @@ from pipeline.dataset import load_manifest
 from pipeline.feature_store import FeatureCache
 from pipeline.features import FeatureSpec, data_fingerprint
 from pipeline.params import load_params, resolve_device
-from pipeline.paths import CACHE_ROOT, TAGGER
+from pipeline.paths import ADAPTER_TAIL, CACHE_ROOT, TAGGER
 from pipeline.training import QuerySet, Retriever, build_query_set, train_retriever
 from submission_src.backbone import Backbone
 from submission_src.fusion import FusionAdapter
@@ -53,6 +53,13 @@ class Experiment:
         """A new fusion adapter of the params' size; `text`: whether it reads the whole text (default: params)."""
         adapter = self.params["adapter"]
         return FusionAdapter(self.dim, adapter["hidden"], adapter["text_input"] if text is None else text)
+
+    def trained_adapter_tail(self) -> Retriever:
+        """The adapter_tail `train_tail` saved: its adapter, and its tuned tail on a backbone of its own."""
+        saved = torch.load(ADAPTER_TAIL, weights_only=True)
+        backbone = self.spec.load_backbone().eval()
+        backbone.clip.load_state_dict(saved["tail"], strict=False)
+        return Retriever(FusionAdapter.from_saved(saved["adapter"]), backbone, saved["tail_blocks"])
 
     @property
     def device(self) -> str:

@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -24,7 +23,6 @@ from pipeline.paths import (
     AUGMENTATION_PLOT,
     EDIT_ALGEBRA_PLOT,
     EVAL_METRICS,
-    QUERY_TABLES,
 )
 
 METHODS = ("adapter", "adapter_tail")
@@ -66,7 +64,8 @@ def draw_composed_pair(experiment: Experiment, out: Path) -> None:
         axis.imshow(Image.open(images / name).convert("RGB"))
         axis.set_title(caption, fontsize=8)
         axis.axis("off")
-    figure.suptitle(f"Composed pair B→C, no new image: {describe(composed)}".replace("\n", "   "), fontsize=10)
+    figure.suptitle(f"Composed pair B→C = A→B reversed, then A→C (no new image): {describe(composed)}"
+                    .replace("\n", "   "), fontsize=10)
     figure.tight_layout()
     figure.savefig(out, dpi=110)
 
@@ -119,8 +118,12 @@ def main() -> None:
     figure.savefig(AUGMENTATION_PLOT, dpi=120)
 
     if off_tail is not None:  # the shipped model right, the same model trained without augmentation wrong
-        detail = pd.read_parquet(QUERY_TABLES / "test_queries.parquet").assign(rank_off=off_tail)
-        fixed = detail[(detail.rank_adapter_tail == 0) & (detail.rank_off > 0)].head(8)
+        test = scored["test"]
+        query, database, database_rows = embed_all(experiment.trained_adapter_tail(), experiment.cache, test)
+        ranks, top = rank_queries(query, database, database_rows, test.target_rows)
+        names = experiment.cache.images.set_index("row").image
+        detail = test.frame.assign(rank_augmented=ranks, rank_off=off_tail, top=[list(names[r]) for r in top])
+        fixed = detail[(detail.rank_augmented == 0) & (detail.rank_off > 0)].head(8)
         draw_gallery(fixed.rename(columns={"rank_off": "rank"}), Path(load_manifest()["test"].images),
                      "test: right with augmentation, wrong without (caption: rank without; retrieved: with)",
                      AUGMENTATION_FIXES_GALLERY)

@@ -16,7 +16,6 @@ from pipeline.gallery import draw_gallery
 from pipeline.package import SHIPPABLE
 from pipeline.paths import (
     ADAPTER,
-    ADAPTER_TAIL,
     COMBINER,
     EVAL_METRICS,
     METRICS,
@@ -37,13 +36,9 @@ def load_methods(experiment: Experiment) -> dict[str, Retriever]:
     combiner = Combiner(dim).eval()
     combiner.load_state_dict(torch.load(COMBINER, weights_only=True))
     adapter = FusionAdapter.from_saved(torch.load(ADAPTER, weights_only=True))
-    saved = torch.load(ADAPTER_TAIL, weights_only=True)
-    backbone = experiment.spec.load_backbone().eval()
-    backbone.clip.load_state_dict(saved["tail"], strict=False)
     return {"image_only": Retriever(ImageOnly()), "text_only": Retriever(TextOnly()),
             "arithmetic": Retriever(FusionAdapter(dim, hidden)), "combiner": Retriever(combiner),
-            "adapter": Retriever(adapter),
-            "adapter_tail": Retriever(FusionAdapter.from_saved(saved["adapter"]), backbone, saved["tail_blocks"])}
+            "adapter": Retriever(adapter), "adapter_tail": experiment.trained_adapter_tail()}
 
 
 def parser_exact(frame: pd.DataFrame, source_csv: str) -> dict | None:
@@ -79,6 +74,7 @@ def main() -> None:
             metrics[split][name] = {"top1": float(np.mean(ranks == 0)), "top5": float(np.mean(ranks < 5)),
                                     "mrr": float(np.mean(1 / (ranks + 1)))}
             detail[f"rank_{name}"] = ranks
+            detail[f"prediction_{name}"] = names[top[:, 0]].to_numpy()  # the app shows it beside the target
             if name == "adapter_tail":
                 detail["top"] = [list(names[r].to_numpy()) for r in top]
             if split == "test" and name in SHIPPABLE:  # what verify holds the packaged model's rows against

@@ -51,7 +51,7 @@ def main() -> None:
     floor = {split: evaluated[split]["arithmetic"]["top1"] for split in scored}
     LEARNING_CURVE_METRICS.write_text(json.dumps({"arithmetic": floor, "points": points}, indent=2) + "\n")
 
-    figure = Figure(figsize=(6.5, 4))
+    figure = Figure(figsize=(9, 4))
     axis = figure.subplots()
     for name, colour in zip(METHODS, ("tab:blue", "tab:orange")):
         for augmentation, style in (("without", "o--"), ("with", "s-")):
@@ -63,7 +63,7 @@ def main() -> None:
     axis.set_xlabel("training triplets (before augmentation)")
     axis.set_ylabel("test Top-1")
     axis.set_title("What training buys, with and without the edit algebra")
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     figure.tight_layout()
     figure.savefig(LEARNING_CURVE_PLOT, dpi=120)
 
