@@ -35,11 +35,22 @@ PIP_TRANSPORT = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "HTTP_PROXY"
                  "http_proxy", "https_proxy", "no_proxy")
 
 # Run by the judge's interpreter: for each module named, whether it is the standard library's and which installed
-# distributions provide it.
+# distributions provide it — importlib.metadata.packages_distributions() as Python 3.11 computes it: 3.10's reads
+# only top_level.txt, which wheels of numpy, pandas, open_clip or timm do not have, so the top-level names are
+# inferred from the files a distribution installed where it declares none.
 PROVIDERS = """
-import json, sys
-from importlib.metadata import packages_distributions
-provided = packages_distributions()
+import inspect, json, sys
+from importlib.metadata import distributions
+
+def top_level(dist):
+    declared = (dist.read_text("top_level.txt") or "").split()
+    inferred = {f.parts[0] if len(f.parts) > 1 else inspect.getmodulename(str(f)) or str(f) for f in dist.files or ()}
+    return declared or [name for name in inferred if "." not in name]
+
+provided = {}
+for dist in distributions():
+    for module in top_level(dist):
+        provided.setdefault(module, []).append(dist.metadata["Name"])
 print(json.dumps({m: {"stdlib": m in sys.stdlib_module_names, "distributions": provided.get(m, [])}
                   for m in sys.argv[1:]}))
 """
@@ -188,21 +199,25 @@ def check_imports(repo: Path, python: Path, installed: set[str], named: set[str]
     """Every import of `repo` against the distributions `python` has: `installed` are the ones the shipped list put
     there (canonical names: the requested ones and their dependencies), `named` the ones it names itself."""
     imports = shipped_imports(repo)
-    out = subprocess.run([str(python), "-I", "-c", PROVIDERS, *imports], capture_output=True, text=True, check=True)
-    providers = json.loads(out.stdout)
+    providers = _providers(python, list(imports))
     problems, through_dependencies = [], {}
     for module, files in imports.items():
         if providers[module]["stdlib"]:
             continue
-        distributions = providers[module]["distributions"]
-        listed = [d for d in distributions if canonical(d) in installed]
+        listed = [d for d in providers[module]["distributions"] if canonical(d) in installed]
         if not listed:
-            elsewhere = f" (here {', '.join(sorted(set(distributions)))} provides it)" if distributions else ""
+            here = sorted(set(_providers(Path(sys.executable), [module])[module]["distributions"]))
+            elsewhere = f" (in the pipeline's environment {', '.join(here)} provides it)" if here else ""
             problems.append(f"{', '.join(files)} import(s) `{module}`, which no distribution of the shipped "
                             f"requirements.txt provides{elsewhere}: add it to submission_src/requirements.txt")
         elif not any(canonical(d) in named for d in listed):
             through_dependencies[module] = listed[0]
     return ImportCheck(problems, through_dependencies)
+
+
+def _providers(python: Path, modules: list[str]) -> dict[str, dict]:
+    out = subprocess.run([str(python), "-I", "-c", PROVIDERS, *modules], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
 
 
 @dataclass(frozen=True)
@@ -301,6 +316,8 @@ def main() -> None:
           f"{result['database_seconds']:.1f} ({result['database']} images), queries {result['queries_seconds']:.1f} "
           f"({result['queries']}); 10 minutes hold ~{budget['images_in_budget']} images + "
           f"{budget['queries_in_budget']} queries: {budget['basis']}\n{result['card_line']}\n"
+          f"imports only a dependency of a listed package provides (fragile): "
+          f"{result['imports_through_dependencies'] or 'none'}\n"
           f"-> {REHEARSAL_METRICS}")
     if result["problems"]:
         sys.exit("rehearsal failed: " + "; ".join(result["problems"]))
