@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FONT_PACKAGE := fonts-noto-color-emoji
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup font artwork demo test publish
+.PHONY: setup font artwork demo test rehearse publish
 
 setup: $(VENV)/.installed font artwork
 
@@ -35,6 +35,11 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The package in the judge's own environment: a clean Python 3.10 venv of dist/hf_repo/requirements.txt only (cached
+# outside the repo by the requirements' hash; the first run downloads torch), no network. After `make demo`.
+rehearse: setup
+	$(BIN)/python -m pipeline.rehearsal
 
 # make publish REPO_ID=user/name [DRY_RUN=1]; the token comes from HF_TOKEN.
 publish: setup
