@@ -24,6 +24,7 @@ TEST_EMBEDDINGS = EVAL_DIR / "test_embeddings.npz"  # what verify holds the pack
 PARSER_HELDOUT = EVAL_DIR / "parser_heldout.parquet"
 
 REPO = Path("dist/hf_repo")  # the repo the judge runs
+SPACE = Path("dist/space")  # a Hugging Face Space (the app) beside the judge's repo, never inside it
 
 METRICS = Path("metrics")
 BOOTSTRAP_METRICS = METRICS / "bootstrap.json"

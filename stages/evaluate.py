@@ -79,6 +79,7 @@ def main() -> None:
             metrics[split][name] = {"top1": float(np.mean(ranks == 0)), "top5": float(np.mean(ranks < 5)),
                                     "mrr": float(np.mean(1 / (ranks + 1)))}
             detail[f"rank_{name}"] = ranks
+            detail[f"prediction_{name}"] = names[top[:, 0]].to_numpy()  # the app shows it beside the target
             if name == "adapter_tail":
                 detail["top"] = [list(names[r].to_numpy()) for r in top]
             if split == "test" and name in SHIPPABLE:  # what verify holds the packaged model's rows against
