@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 STORE_SUFFIX = ".search_store"  # .dvcignore names it: a store beside a DVC output does not change that output
 UNREADABLE = -1  # a file's row in the store when the judge's loader cannot read it
+MEMO_COLUMNS = ["path", "size", "mtime_ns", "sha1"]  # files.parquet: what each file's content hashed to
 THUMB = 160
 CAPTION = 30
 DEFAULT_DATABASE = SYNTHETIC_ROOT / "test"
@@ -142,20 +143,21 @@ def content_digests(images: list[Path], store: Path) -> list[str]:
     """Each file's sha1; a file whose size and modification time the store has seen keeps its recorded digest
     (as git's index does), so an unchanged database is not read again."""
     memo_path = store / "files.parquet"
-    memo = pd.read_parquet(memo_path).set_index("path") if memo_path.is_file() else pd.DataFrame()
+    memo = pd.read_parquet(memo_path) if memo_path.is_file() else pd.DataFrame(columns=MEMO_COLUMNS)
+    known = {path: (size, mtime, sha1) for path, size, mtime, sha1 in memo[MEMO_COLUMNS].itertuples(index=False)}
     stats = [image.stat() for image in images]
     digests, read = [], 0
     for image, stat in zip(images, stats):
-        known = memo.loc[str(image)] if str(image) in memo.index else None
-        same = known is not None and known["size"] == stat.st_size and known["mtime_ns"] == stat.st_mtime_ns
-        digests.append(known["sha1"] if same else file_digest(image))
+        size, mtime, sha1 = known.get(str(image), (None, None, None))
+        same = size == stat.st_size and mtime == stat.st_mtime_ns
+        digests.append(sha1 if same else file_digest(image))
         read += not same
     if not read:
         return digests
     seen = pd.DataFrame({"path": list(map(str, images)), "size": [s.st_size for s in stats],
                          "mtime_ns": [s.st_mtime_ns for s in stats], "sha1": digests})
     if len(memo):  # other databases' files of the same folder stay remembered
-        seen = pd.concat([memo.reset_index(), seen]).drop_duplicates("path", keep="last")
+        seen = pd.concat([memo, seen]).drop_duplicates("path", keep="last")
     _save(memo_path, lambda f: seen.to_parquet(f, index=False))
     return digests
 
