@@ -94,7 +94,7 @@ class Database:
         try:
             rows = split.load()
             names = split.database_images(rows)
-        except (KeyError, AttributeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        except (OSError, KeyError, AttributeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
             raise SearchError(f"database {csv}: not a challenge data.csv (query_image, query_text, target_image; "
                               f"{type(error).__name__}: {error})") from None
         images = [images_dir / name for name in names]

@@ -22,8 +22,9 @@ QUERY = "add a cat and remove the dog"
 @pytest.fixture(scope="module")
 def splits(small_split, tmp_path_factory):
     folder = Path(shutil.copytree(small_split, tmp_path_factory.mktemp("app") / "test"))
+    distractors = folder / DISTRACTORS_CSV
     return {"test": SplitSource(str(folder / "data.csv"), str(folder / "images"),
-                                distractors=str(folder / DISTRACTORS_CSV))}
+                                distractors=str(distractors) if distractors.is_file() else None)}
 
 
 @pytest.fixture(scope="module")
