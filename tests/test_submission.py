@@ -31,13 +31,6 @@ METRICS = {s: {"adapter_tail": {"top1": 0.5}} for s in ("val", "test")}
 
 
 @pytest.fixture(scope="module")
-def repo(tiny, tmp_path_factory, trained_tagger):
-    folder, spec, _ = tiny
-    shipment = Shipment("adapter_tail", "a test", FusionAdapter(32, 16).saved(), {}, 1)
-    return build_repo(tmp_path_factory.mktemp("dist") / "hf_repo", spec, shipment, trained_tagger[1], METRICS, {})
-
-
-@pytest.fixture(scope="module")
 def embeds(repo):
     yield import_in_process(repo)
     sys.path.remove(str(repo))
