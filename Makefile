@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 FONT_PACKAGE := fonts-noto-color-emoji
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup font artwork demo test publish
+.PHONY: setup font browser artwork demo test rehearse app publish
 
-setup: $(VENV)/.installed font artwork
+setup: $(VENV)/.installed font browser artwork
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,13 +17,24 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
 	touch $@
 
+# apt-get install $(1), as root or through sudo.
+APT_INSTALL = if [ "$$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(1) >/dev/null
+
 font:
 	@if fc-list 2>/dev/null | grep -qi "Noto Color Emoji"; then exit 0; fi; \
 	echo "Installing the emoji font ($(FONT_PACKAGE))"; \
-	if [ "$$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
-	{ $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(FONT_PACKAGE) >/dev/null; } || { \
+	{ $(call APT_INSTALL,$(FONT_PACKAGE)); } || { \
 	  echo "ERROR: could not install $(FONT_PACKAGE). Install it by hand (Debian/Ubuntu: apt-get install $(FONT_PACKAGE));"; \
 	  echo "       the synthetic scenes are drawn with Noto Color Emoji."; exit 1; }
+
+# Debian's Chromium, which the app's browser test drives through Playwright (whose own browser download is not
+# reachable); without it that one test is skipped, saying why.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	echo "Installing Chromium (Debian package chromium) for the app's browser test"; \
+	{ $(call APT_INSTALL,chromium); } || \
+	  echo "WARNING: could not install chromium (apt-get install chromium): the browser test will be skipped."
 
 # The npm artists (Fluent Emoji 3D, Twemoji): pinned, checksum verified, unpacked into .artwork/ once.
 artwork: $(VENV)/.installed
@@ -35,6 +46,15 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The package in the judge's own environment: a clean Python 3.10 venv of dist/hf_repo/requirements.txt only (cached
+# outside the repo by the requirements' hash; the first run downloads torch), no network. After `make demo`.
+rehearse: setup
+	$(BIN)/python -m pipeline.rehearsal
+
+# The app over dist/hf_repo (after `make demo`): http://127.0.0.1:7860
+app: setup
+	$(BIN)/python -m pipeline.app
 
 # make publish REPO_ID=user/name [DRY_RUN=1]; the token comes from HF_TOKEN.
 publish: setup

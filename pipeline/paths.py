@@ -24,6 +24,7 @@ TEST_EMBEDDINGS = EVAL_DIR / "test_embeddings.npz"  # what verify holds the pack
 PARSER_HELDOUT = EVAL_DIR / "parser_heldout.parquet"
 
 REPO = Path("dist/hf_repo")  # the repo the judge runs
+SPACE = Path("dist/space")  # a Hugging Face Space (the app) beside the judge's repo, never inside it
 
 METRICS = Path("metrics")
 BOOTSTRAP_METRICS = METRICS / "bootstrap.json"
@@ -34,7 +35,9 @@ AUGMENTATION_METRICS = METRICS / "augmentation.json"
 SPEED_METRICS = METRICS / "speed.json"
 PACKAGE_METRICS = METRICS / "package.json"
 SUBMISSION_METRICS = METRICS / "submission.json"
+REHEARSAL_METRICS = METRICS / "rehearsal.json"  # the package run in the judge's own environment (make rehearse)
 PREDICTED_SIZE = METRICS / "predicted_size.json"
+HEADLINE_METRICS = METRICS / "headline.json"  # the only DVC metrics file: a dozen numbers from the others
 
 PLOTS = Path("plots")
 PARSER_FAMILIES_PLOT = PLOTS / "parser_families.png"

@@ -1,11 +1,14 @@
 """DVC stage `package`: writes dist/hf_repo, the repo the judge runs, with the method `package.method` names (or,
-with `auto`, the one with the best val Top-1), and records the choice in metrics/package.json."""
+with `auto`, the one with the best val Top-1), and records the choice in metrics/package.json; beside it,
+dist/space, a Hugging Face Space of the app over that repo."""
 import json
 
+from pipeline.dataset import load_manifest
 from pipeline.features import FeatureSpec
 from pipeline.package import SHIPPABLE, Shipment, build_repo
 from pipeline.params import load_params
-from pipeline.paths import BOOTSTRAP_METRICS, EVAL_METRICS, PACKAGE_METRICS, REPO, TAGGER
+from pipeline.paths import BOOTSTRAP_METRICS, EVAL_METRICS, PACKAGE_METRICS, REPO, SPACE, TAGGER
+from pipeline.space import write_space
 
 
 def main() -> None:
@@ -21,6 +24,7 @@ def main() -> None:
     PACKAGE_METRICS.write_text(json.dumps(choice, indent=2) + "\n")
     size = sum(f.stat().st_size for f in repo.rglob("*") if f.is_file())
     print(f"package: {repo} ships {shipment.method} ({size / 1e6:.1f} MB)")
+    print(f"package: the app's Space in {write_space(SPACE, repo, load_manifest()['test'], shipment.method)}")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,11 @@ import torch
 from pipeline.dataset import SplitSource
 from pipeline.feature_store import FeatureCache
 from pipeline.features import FeatureSpec, extract, image_table, text_table
+from pipeline.package import Shipment, build_repo
 from pipeline.params import load_params
 from pipeline.synth import SynthConfig, write_split
 from pipeline.training import build_query_set
+from submission_src.fusion import FusionAdapter
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +84,12 @@ def tiny_queries(tiny, tmp_path_factory, trained_tagger):
     extract(backbone, spec, image_table(splits), text_table(splits), out, chunk=16, workers=0)
     cache = FeatureCache.open(out)
     return cache, build_query_set(cache, splits["test"], trained_tagger[0], backbone), spec
+
+
+@pytest.fixture(scope="module")
+def repo(tiny, tmp_path_factory, trained_tagger):
+    """The judge's repo built from the tiny CLIP and the tagger, shipping an untrained adapter (the arithmetic rule)."""
+    folder, spec, _ = tiny
+    shipment = Shipment("adapter_tail", "a test", FusionAdapter(32, 16).saved(), {}, 1)
+    metrics = {s: {"adapter_tail": {"top1": 0.5}} for s in ("val", "test")}
+    return build_repo(tmp_path_factory.mktemp("dist") / "hf_repo", spec, shipment, trained_tagger[1], metrics, {})

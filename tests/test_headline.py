@@ -1,0 +1,35 @@
+"""The headline: the one DVC metrics file, a dozen numbers taken from the stages' detailed JSONs."""
+import json
+from pathlib import Path
+
+import yaml
+
+from pipeline.headline import MAX_NUMBERS, headline
+from pipeline.paths import EVAL_METRICS, HEADLINE_METRICS, PACKAGE_METRICS, PARSER_METRICS, SUBMISSION_METRICS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_headline_holds_the_shipped_methods_figures_from_the_run():
+    evaluation, package, parser, submission = (json.loads((ROOT / path).read_text()) for path in
+                                               (EVAL_METRICS, PACKAGE_METRICS, PARSER_METRICS, SUBMISSION_METRICS))
+    numbers = headline(evaluation, package, parser, submission)
+    method = package["method"]
+    assert len(numbers) <= MAX_NUMBERS and all(not isinstance(v, (dict, list)) for v in numbers.values())
+    assert numbers["method"] == method
+    assert numbers["top1_test"] == evaluation["test"][method]["top1"]
+    assert numbers["top1_val"] == evaluation["val"][method]["top1"]
+    assert numbers["paraphrase_gap"] == evaluation["paraphrase_gap"][method]
+    assert numbers["verify_min_cosine"] == submission["min_cosine"] and numbers["judge_top1"] == submission["top1"]
+    assert numbers["tagger_heldout_exact"] == parser["heldout"]["exact"]
+    assert numbers["package_mb"] == round(submission["size_bytes"] / 1e6, 1)
+
+
+def test_dvc_declares_the_headline_as_its_only_metrics():
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    declared = [next(iter(entry)) if isinstance(entry, dict) else entry
+                for stage in dvc["stages"].values() for entry in stage.get("metrics", [])]
+    assert declared == [str(HEADLINE_METRICS)] and "metrics" not in dvc
+    outs = {next(iter(entry)) if isinstance(entry, dict) else entry
+            for stage in dvc["stages"].values() for entry in stage.get("outs", [])}
+    assert {str(p) for p in (EVAL_METRICS, PACKAGE_METRICS, PARSER_METRICS, SUBMISSION_METRICS)} <= outs
