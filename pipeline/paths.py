@@ -33,7 +33,6 @@ LEARNING_CURVE_METRICS = METRICS / "learning_curve.json"
 SPEED_METRICS = METRICS / "speed.json"
 PACKAGE_METRICS = METRICS / "package.json"
 SUBMISSION_METRICS = METRICS / "submission.json"
-REHEARSAL_METRICS = METRICS / "rehearsal.json"  # the package run in the judge's own environment (make rehearse)
 PREDICTED_SIZE = METRICS / "predicted_size.json"
 
 PLOTS = Path("plots")
