@@ -35,7 +35,6 @@ AUGMENTATION_METRICS = METRICS / "augmentation.json"
 SPEED_METRICS = METRICS / "speed.json"
 PACKAGE_METRICS = METRICS / "package.json"
 SUBMISSION_METRICS = METRICS / "submission.json"
-REHEARSAL_METRICS = METRICS / "rehearsal.json"  # the package run in the judge's own environment (make rehearse)
 PREDICTED_SIZE = METRICS / "predicted_size.json"
 HEADLINE_METRICS = METRICS / "headline.json"  # the only DVC metrics file: a dozen numbers from the others
 

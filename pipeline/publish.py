@@ -12,8 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.paths import REHEARSAL_METRICS, REPO
-from pipeline.rehearsal import repo_fingerprint
+from pipeline.paths import REPO
+from pipeline.rehearsal import REHEARSAL_METRICS, repo_fingerprint
 
 
 def planned_files(folder: Path) -> list[tuple[str, int]]:

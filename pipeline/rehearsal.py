@@ -20,9 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.paths import REHEARSAL_METRICS, REPO
+from pipeline.paths import METRICS, REPO
 from pipeline.verify import SOCKET_BLOCK, Interpreter, verify_test_split
 
+REHEARSAL_METRICS = METRICS / "rehearsal.json"  # written by `make rehearse`, outside DVC (so not in pipeline/paths.py)
 JUDGE_PYTHON = "3.10"  # the judge runs 3.10.11
 JUDGE_SECONDS = 600  # the judge's budget for loading and embedding everything
 VENVS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cir-judge-venvs"  # outside every repo
