@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -49,13 +50,14 @@ def draw_composed_pair(experiment: Experiment, out: Path) -> None:
     by_reference = {}
     for edit in graph.edits:
         by_reference.setdefault(edit.reference, []).append(edit)
-    for first, second in ((a, b) for edits in by_reference.values() for a in edits for b in edits if a != b):
-        composed = first.inverse().then(second)
-        if graph.consistent(composed) and composed.add and composed.remove:
-            break
-    else:
-        return
+    pairs = [(a, b, a.inverse().then(b)) for edits in by_reference.values() for a in edits for b in edits if a != b]
+    pairs = [pair for pair in pairs if graph.consistent(pair[2])]
     figure = Figure(figsize=(9, 3.6))
+    if not pairs:  # every reference has one edit, or none composes: nothing to draw but the reason
+        figure.text(0.5, 0.5, "No two training edits from one reference compose into a pair", ha="center")
+        figure.savefig(out, dpi=110)
+        return
+    first, second, composed = next((pair for pair in pairs if pair[2].add and pair[2].remove), pairs[0])
     axes = figure.subplots(1, 3)
     describe = lambda e: f"+ {', '.join(e.add) or '—'}\n− {', '.join(e.remove) or '—'}"  # noqa: E731
     panels = [(first.target, f"B  (A→B: {describe(first)})"), (first.reference, "A  (the reference of both)"),
@@ -117,7 +119,10 @@ def main() -> None:
     figure.tight_layout()
     figure.savefig(AUGMENTATION_PLOT, dpi=120)
 
-    if off_tail is not None:  # the shipped model right, the same model trained without augmentation wrong
+    if off_tail is None:  # the params turn augmentation off: no model without it to compare with
+        draw_gallery(pd.DataFrame(), Path(), "augmentation is off (params augment): nothing it fixed",
+                     AUGMENTATION_FIXES_GALLERY)
+    else:  # the shipped model right, the same model trained without augmentation wrong
         test = scored["test"]
         query, database, database_rows = embed_all(experiment.trained_adapter_tail(), experiment.cache, test)
         ranks, top = rank_queries(query, database, database_rows, test.target_rows)
