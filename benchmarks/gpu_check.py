@@ -28,12 +28,12 @@ from pipeline.dataset import SplitSource
 from pipeline.experiment import Experiment
 from pipeline.feature_store import FeatureCache
 from pipeline.features import FeatureSpec, extract, image_table, text_table
+from pipeline.package import LoadedRepo
 from pipeline.params import load_params, resolve_device
 from pipeline.paths import SYNTHETIC_ROOT
 from pipeline.streaming import WindowStream
 from pipeline.timing import LiveFeatures, epoch_seconds
 from pipeline.training import build_query_set
-from pipeline.verify import import_in_process
 from submission_src.tagger import QueryTagger
 
 TIMED_BATCHES = 4
@@ -99,7 +99,7 @@ def main() -> None:
                                        streamed_over_resident=round(whole["streamed"] / whole["resident"], 2))
 
         names = write_images(tmp / "jpegs", args.images, (640, 480))
-        result["submission"] = measure(import_in_process(build_random_repo(tmp / "repo", args.model)), names)
+        result["submission"] = measure(LoadedRepo.load(build_random_repo(tmp / "repo", args.model)), names)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 

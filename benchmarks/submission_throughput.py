@@ -24,9 +24,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from pipeline.features import FeatureSpec, ImageFiles
-from pipeline.package import Shipment, build_repo
+from pipeline.package import LoadedRepo, Shipment, build_repo
 from pipeline.paths import SYNTHETIC_ROOT
-from pipeline.verify import import_in_process
 from submission_src.backbone import model_config
 from submission_src.fusion import FusionAdapter
 from submission_src.tagger import QueryTagger
@@ -53,8 +52,7 @@ def build_random_repo(folder: Path, model: str) -> Path:
     spec = FeatureSpec(model, None, tail_blocks=1)
     shipment = Shipment("arithmetic", "a benchmark", FusionAdapter(model_config(model)["embed_dim"], 512).saved(),
                         {}, 0)
-    torch.save(QueryTagger().saved(), folder / "tagger.pt")
-    return build_repo(folder / "hf_repo", spec, shipment, folder / "tagger.pt", {"val": {}, "test": {}}, {})
+    return build_repo(folder / "hf_repo", spec, shipment, QueryTagger().saved(), {"val": {}, "test": {}}, {})
 
 
 def timed(fn, device: str) -> float:
@@ -68,18 +66,19 @@ def timed(fn, device: str) -> float:
 
 
 @torch.no_grad()
-def measure(embeds, names: list[str]) -> dict:
-    model = embeds._model()
+def measure(repo: LoadedRepo, names: list[str]) -> dict:
+    model, embedding, embeds = repo.model, repo.module("embedding"), repo.entry
     device, count = model.device, len(names)
     embeds.encode_database(pd.DataFrame({"target_image": names[: model.image_batches.size]}))  # warm-up
-    rates = {"input": count / timed(lambda: [p.sum() for p, _ in embeds.pixel_batches(names, model)], device)}
+    rates = {"input": count / timed(lambda: [p.sum() for p, _ in embedding.pixel_batches(names, model)], device)}
 
     pil = DataLoader(ImageFiles(names, model.backbone.preprocess), batch_size=model.image_batches.size,
-                     num_workers=embeds._decode_threads(len(names) // embeds.CHUNK), pin_memory=device == "cuda")
+                     num_workers=embedding._decode_threads(len(names) // embedding.CHUNK),
+                     pin_memory=device == "cuda")
     rates["pil_input"] = count / timed(lambda: [p.to(device, model.dtype, non_blocking=True).sum() for p in pil],
                                        device)
 
-    batch, _ = next(embeds.pixel_batches(names[: model.image_batches.size], model))
+    batch, _ = next(embedding.pixel_batches(names[: model.image_batches.size], model))
     repeats = max(1, count // len(batch))
     rates["encode_only"] = repeats * len(batch) / timed(
         lambda: [model.backbone.clip.encode_image(batch) for _ in range(repeats)], device)
@@ -89,7 +88,7 @@ def measure(embeds, names: list[str]) -> dict:
         "end_to_end_vs_encode_only": round(rates["end_to_end"] / rates["encode_only"], 3),
         "input_vs_pil_input": round(rates["input"] / rates["pil_input"], 2),
         "images_per_10_min": int(600 * rates["end_to_end"]),
-        "decode_threads": embeds._decode_threads(count // embeds.CHUNK),
+        "decode_threads": embedding._decode_threads(count // embedding.CHUNK),
         "device": torch.cuda.get_device_name() if device == "cuda" else f"CPU ({os.cpu_count()} cores)",
     }
 
@@ -103,8 +102,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         names = write_images(Path(tmp) / "images", args.images, tuple(map(int, args.size.split("x"))))
-        embeds = import_in_process(build_random_repo(Path(tmp), args.model))
-        result = {"model": args.model, "images": args.images, "size": args.size} | measure(embeds, names)
+        repo = LoadedRepo.load(build_random_repo(Path(tmp), args.model))
+        result = {"model": args.model, "images": args.images, "size": args.size} | measure(repo, names)
     print(json.dumps(result, indent=1))
     if args.out:
         args.out.write_text(json.dumps(result, indent=1) + "\n")

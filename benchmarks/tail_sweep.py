@@ -10,8 +10,6 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from pipeline.dataset import load_manifest
 from pipeline.evaluation import top1
 from pipeline.experiment import Experiment
@@ -19,6 +17,7 @@ from pipeline.feature_store import FeatureCache
 from pipeline.features import FeatureSpec, extract, image_table, text_table
 from pipeline.params import load_params
 from pipeline.paths import TAGGER
+from pipeline.pretrained import load_checkpoint
 from pipeline.training import build_query_set
 from submission_src.tagger import QueryTagger
 
@@ -31,7 +30,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/tail_sweep"))
     args = parser.parse_args()
     splits = {name: source for name, source in load_manifest().items() if name in ("train", "val")}
-    tagger = QueryTagger.from_saved(torch.load(TAGGER, weights_only=True))
+    tagger = QueryTagger.from_saved(load_checkpoint(TAGGER))
     for k in args.k:
         params = copy.deepcopy(load_params())
         params["features"]["tail_blocks"] = k

@@ -12,6 +12,7 @@ from pipeline.feature_store import FeatureCache
 from pipeline.features import FeatureSpec, data_fingerprint
 from pipeline.params import load_params, resolve_device
 from pipeline.paths import ADAPTER_TAIL, CACHE_ROOT, TAGGER
+from pipeline.pretrained import load_checkpoint
 from pipeline.training import QuerySet, Retriever, build_query_set, train_retriever
 from submission_src.backbone import Backbone
 from submission_src.fusion import FusionAdapter
@@ -34,7 +35,7 @@ class Experiment:
         for p in backbone.parameters():
             p.requires_grad_(False)
         cache = FeatureCache.open(CACHE_ROOT / spec.key(backbone, data_fingerprint()), params["train"]["memory_gb"])
-        parser = QueryTagger.from_saved(torch.load(TAGGER, weights_only=True))
+        parser = QueryTagger.from_saved(load_checkpoint(TAGGER))
         return cls(params, spec, backbone, cache, parser)
 
     def queries(self, split: str) -> QuerySet:

@@ -27,6 +27,7 @@ from pipeline.catalog import load_catalog
 from pipeline.dataset import SplitSource, load_manifest, manifest_fingerprint
 from pipeline.feature_store import STORE_FORMAT, FeatureCache, StoreWriter
 from pipeline.paths import BOOTSTRAP_WEIGHTS, CACHE_ROOT
+from pipeline.pretrained import verified
 from submission_src.backbone import Backbone
 from submission_src.images import load_rgb
 from submission_src.phrases import object_phrase
@@ -47,7 +48,8 @@ class FeatureSpec:
 
     @property
     def weights(self) -> str | None:
-        return str(BOOTSTRAP_WEIGHTS) if self.pretrained == "bootstrap" else self.pretrained
+        """The checkpoint to load: the shipped stand-in (its sha256 checked) for 'bootstrap', else `pretrained`."""
+        return str(verified(BOOTSTRAP_WEIGHTS)) if self.pretrained == "bootstrap" else self.pretrained
 
     def load_backbone(self) -> Backbone:
         return Backbone.create(self.model, self.weights)

@@ -3,10 +3,15 @@ of a model that needs them, pinned requirements, a model card. Its size is predi
 backbone too large for the judge stops before any feature is computed."""
 from __future__ import annotations
 
+import ast
+import importlib.util
+import re
 import shutil
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 import torch
 from open_clip.tokenizer import HFTokenizer
@@ -14,16 +19,23 @@ from open_clip.tokenizer import HFTokenizer
 from pipeline.features import FeatureSpec
 from pipeline.paths import ADAPTER, ADAPTER_TAIL
 from pipeline.tagging import TaggerConfig
-from submission_src.backbone import build_clip
+from submission_src.backbone import Backbone, build_clip
 from submission_src.fusion import FusionAdapter
 from submission_src.weights import WEIGHTS_NAME, save_weights
 
 SOURCE = Path(__file__).resolve().parents[1] / "submission_src"
-SHIPPED_CODE = tuple(sorted(p.name for p in SOURCE.glob("*.py") if p.name != "__init__.py"))  # every concept
+ROOT_SOURCE = SOURCE / "root"  # the two files the challenge names, at the repo's top
+ROOT_FILES = ("generate_embeds.py", "model.py")
+PACKAGE_CODE = tuple(sorted(p.name for p in SOURCE.glob("*.py")))  # every concept, and the package's __init__
+# The package folder's name in the repo: the one the root model.py loads.
+PACKAGE = ast.literal_eval(re.search(r'^PACKAGE = ("\w+")$', (ROOT_SOURCE / "model.py").read_text(), re.M).group(1))
 SIZE_LIMIT = 4_000_000_000  # the judge's "4 GB", read strictly: 10^9 bytes, not GiB
 TOKENIZER_DIR = "tokenizer"
 TOKENIZER_ALLOWANCE = 50_000_000  # tokenizer files are not known before package time; the largest are ~35 MB
 SHIPPABLE = ("arithmetic", "adapter", "adapter_tail")  # fewest learned parameters first: a tie ships the simpler
+# The challenge forbids a final model that is a pretrained model solving the task unmodified: `arithmetic` (the
+# backbone as pretrained plus a fixed rule) is a baseline to report, shipped only when forced.
+FINE_TUNED = ("adapter", "adapter_tail")
 
 
 @dataclass(frozen=True)
@@ -46,16 +58,22 @@ class Shipment:
 
     @classmethod
     def choose(cls, requested: str, val: dict) -> "Shipment":
-        """`requested` itself, or with 'auto' the method with the best val Top-1 (`val`: evaluate's val metrics),
-        its parts read from the training stages' outputs."""
+        """`requested` itself, or with 'auto' the fine-tuned method with the best val Top-1 (`val`: evaluate's
+        val metrics; a tie ships fewer learned parameters), its parts read from the training stages' outputs.
+        `arithmetic` ships only when requested, with a warning: it is no fine-tuned model."""
         if requested not in SHIPPABLE + ("auto",):
             raise SystemExit(f"package.method {requested!r}: one of auto, {', '.join(SHIPPABLE)}")
         scores = ", ".join(f"{m} {val[m]['top1']:.4f}" for m in SHIPPABLE)
         if requested == "auto":
-            method = max(SHIPPABLE, key=lambda m: (val[m]["top1"], -SHIPPABLE.index(m)))
-            reason = f"best val Top-1 of {scores} (package.method: auto; a tie goes to fewer learned parameters)"
+            method = max(FINE_TUNED, key=lambda m: (val[m]["top1"], -SHIPPABLE.index(m)))
+            reason = (f"best val Top-1 of the fine-tuned methods ({scores}; package.method: auto never ships "
+                      "arithmetic, the unmodified backbone, and a tie goes to fewer learned parameters)")
         else:
             method, reason = requested, f"package.method: {requested} (val Top-1 {scores})"
+        if method == "arithmetic":
+            warnings.warn("package.method: arithmetic ships the pretrained backbone unmodified with a fixed rule, "
+                          "which the challenge's rules forbid as a final model: submit it only as a baseline",
+                          stacklevel=2)
         if method == "adapter_tail":
             tuned = torch.load(ADAPTER_TAIL, map_location="cpu", weights_only=True)
             return cls(method, reason, tuned["adapter"], tuned["tail"], tuned["tail_blocks"])
@@ -63,6 +81,12 @@ class Shipment:
         if method == "arithmetic":  # an untrained adapter of the same shape is exactly the rule
             adapter = FusionAdapter(**adapter["config"]).saved()
         return cls(method, reason, adapter, {}, 0)
+
+    def backbone(self, spec: FeatureSpec) -> Backbone:
+        """The backbone as it ships: pretrained weights with this shipment's tuned tail."""
+        backbone = spec.load_backbone()
+        backbone.clip.load_state_dict(self.tail, strict=False)
+        return backbone
 
 
 def extra_requirements(model_cfg: dict) -> list[str]:
@@ -83,7 +107,7 @@ def predicted_repo_bytes(model_cfg: dict, tagger: TaggerConfig, adapter_hidden: 
         clip = build_clip(model_cfg)
         parts = _stored_bytes(clip, 2) + _stored_bytes(tagger.build()) + _stored_bytes(
             FusionAdapter(model_cfg["embed_dim"], adapter_hidden))
-    code = sum((SOURCE / name).stat().st_size for name in SHIPPED_CODE)
+    code = sum(f.stat().st_size for f in shipped_sources())
     return parts + code + (TOKENIZER_ALLOWANCE if model_cfg["text_cfg"].get("hf_tokenizer_name") else 0)
 
 
@@ -119,7 +143,31 @@ def _method_line(shipment: Shipment) -> str:
     return "Ships `arithmetic`: the backbone as pretrained, query = image + Σ add − Σ remove"
 
 
-def model_card(metrics: dict, bootstrap: dict, spec: FeatureSpec, shipment: Shipment) -> str:
+def _contents(clip: torch.nn.Module, spec: FeatureSpec, shipment: Shipment, parser: dict) -> str:
+    """What the final model is made of, in the words the challenge's rules use."""
+    tagger_parameters = sum(t.numel() for t in parser["state_dict"].values())
+    tower = type(clip.visual).__name__
+    tuned = (f"its last {shipment.tail_blocks} visual unit(s) and projection head" if shipment.tail_blocks
+             else "none (the backbone is frozen)")
+    config = parser["config"]
+    return f"""## What the final model contains
+- **Backbone**: an open_clip CLIP (`{tower}` image tower, {sum(p.numel() for p in clip.parameters()) / 1e6:.1f} M
+  parameters), weights `{spec.pretrained}`. Fine-tuned for this task: {tuned}.
+- **Fusion adapter** (trained here, {sum(t.numel() for t in shipment.adapter["state_dict"].values()) / 1e3:.0f} k
+  parameters): query = image + a·Σ add − r·Σ remove + a learned correction.
+- **Query tagger** (trained here, {tagger_parameters / 1e6:.1f} M parameters): a {config["layers"]}-layer
+  bidirectional LSTM over hashed character n-grams ({config["buckets"]} buckets) that tags each word as part of an
+  object to add, to remove, or neither.
+- **No LLM and no object detector** is part of the model or runs at inference; nothing is downloaded.
+- **How the tagger's training wording was made**: template sentences with object slots, written offline — the
+  repository's own templates, and wording files written by text-generator (LLM) sessions, each briefed only
+  with the slot format and a writer persona (the briefs travel with the project's source). Objects are drawn
+  into the slots at training time. The generators wrote training text once; they are not in the model.
+"""
+
+
+def model_card(metrics: dict, bootstrap: dict, spec: FeatureSpec, shipment: Shipment, parser: dict,
+               clip: torch.nn.Module) -> str:
     rows = "\n".join(f"| {method} | {scores['top1']:.4f} | {metrics['val'][method]['top1']:.4f} |"
                      for method, scores in metrics["test"].items() if isinstance(scores, dict) and "top1" in scores)
     return f"""---
@@ -128,8 +176,10 @@ tags: [composed-image-retrieval, open_clip]
 # Composed image retrieval: reference image + modification text -> target image
 
 Backbone `{spec.model if not spec.model.endswith('.json') else 'custom open_clip config (in weights.pth)'}`,
-weights `{spec.pretrained}`. {_method_line(shipment)}, on the objects a learned tagger finds in the text
-(a character n-gram BiLSTM; no LLM). Chosen because: {shipment.reason}.
+weights `{spec.pretrained}`. {_method_line(shipment)}, on the objects a learned tagger finds in the text.
+Chosen because: {shipment.reason}.
+
+{_contents(clip, spec, shipment, parser)}
 
 `generate_embeds.py` exposes `encode_queries(df)` (columns `query_image`, `query_text`) and
 `encode_database(df)` (column `target_image`); both return L2-normalised float32 rows. Offline: nothing is
@@ -155,15 +205,23 @@ def _recall_line(metrics: dict, bootstrap: dict) -> str:
     return f"Backbone zero-shot object recall@k: {', '.join(parts)}." if parts else ""
 
 
-def build_repo(out: Path, spec: FeatureSpec, shipment: Shipment, tagger_path: Path, metrics: dict,
+def shipped_sources() -> list[Path]:
+    """Every code file the repo gets from submission_src/."""
+    return [ROOT_SOURCE / name for name in ROOT_FILES] + [SOURCE / name for name in PACKAGE_CODE]
+
+
+def build_repo(out: Path, spec: FeatureSpec, shipment: Shipment, parser: dict, metrics: dict,
                bootstrap: dict) -> Path:
-    """Writes the judge's repo to `out`: every shipped module, weights.pth with the shipment's tuned tail, the
-    tokenizer files of a model that needs them, requirements and the model card."""
+    """Writes the judge's repo to `out`: the two root files and the package folder, weights.pth with the
+    shipment's tuned tail and the tagger (`parser`: QueryTagger.saved()), the tokenizer files of a model that
+    needs them, requirements and the model card."""
     shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    for name in SHIPPED_CODE:
-        shutil.copy2(SOURCE / name, out / name)
-    backbone = spec.load_backbone()
+    (out / PACKAGE).mkdir(parents=True)
+    for name in ROOT_FILES:
+        shutil.copy2(ROOT_SOURCE / name, out / name)
+    for name in PACKAGE_CODE:
+        shutil.copy2(SOURCE / name, out / PACKAGE / name)
+    backbone = shipment.backbone(spec)
     extras = extra_requirements(backbone.config["model_cfg"])
     (out / "requirements.txt").write_text((SOURCE / "requirements.txt").read_text()
                                           + "".join(f"{line}\n" for line in extras))
@@ -171,10 +229,40 @@ def build_repo(out: Path, spec: FeatureSpec, shipment: Shipment, tagger_path: Pa
     if isinstance(backbone.tokenizer, HFTokenizer):  # saved here, loaded from here: no hub at run time
         backbone.tokenizer.save_pretrained(out / TOKENIZER_DIR)
         tokenizer_dir = TOKENIZER_DIR
-    backbone.clip.load_state_dict(shipment.tail, strict=False)
     save_weights(out / WEIGHTS_NAME, backbone_config=backbone.config, backbone_state=backbone.clip.state_dict(),
-                 tokenizer_dir=tokenizer_dir, adapter=shipment.adapter,
-                 parser=torch.load(tagger_path, map_location="cpu", weights_only=True), method=shipment.method,
+                 tokenizer_dir=tokenizer_dir, adapter=shipment.adapter, parser=parser, method=shipment.method,
                  tail_blocks=shipment.tail_blocks)
-    (out / "README.md").write_text(model_card(metrics, bootstrap, spec, shipment))
+    (out / "README.md").write_text(model_card(metrics, bootstrap, spec, shipment, parser, backbone.clip))
     return out
+
+
+def _load_file(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"repo_file_{abs(hash(str(path.resolve())))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True)
+class LoadedRepo:
+    """A packaged repo loaded in this process: its `generate_embeds` by file path, as a judge's importlib does,
+    and its package under the per-folder name its model.py gives it (so several repos load side by side)."""
+
+    folder: Path
+    entry: ModuleType  # the repo's generate_embeds
+    package: ModuleType
+
+    @classmethod
+    def load(cls, folder: Path) -> "LoadedRepo":
+        folder = Path(folder).resolve()
+        entry = _load_file(folder / "generate_embeds.py")
+        return cls(folder, entry, _load_file(folder / "model.py").load_package())
+
+    def module(self, concept: str) -> ModuleType:
+        """One of the repo's own package modules (`embedding`, `images`, …)."""
+        return importlib.import_module(f"{self.package.__name__}.{concept}")
+
+    @property
+    def model(self):
+        """The repo's DeployedModel, as its generate_embeds loads it (once per process)."""
+        return self.module("embedding").deployed(self.folder / WEIGHTS_NAME)

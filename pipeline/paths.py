@@ -5,10 +5,12 @@ from pathlib import Path
 SYNTHETIC_ROOT = Path("data/synth")  # the rendered splits, one folder each
 MANIFEST = Path("data/dataset.json")  # the chosen data source, validated and fingerprinted
 
-TAGGER_DIR = Path("models/parser")
-TAGGER = TAGGER_DIR / "tagger.pt"
-BOOTSTRAP_DIR = Path("models/bootstrap")
-BOOTSTRAP_WEIGHTS = BOOTSTRAP_DIR / "clip.pt"
+PRETRAINED = Path("pretrained")  # checkpoints made once and shipped in git (pipeline/pretrained.py)
+TAGGER_DIR = PRETRAINED / "tagger"
+TAGGER = TAGGER_DIR / "tagger.fp16.pt"
+BOOTSTRAP_DIR = PRETRAINED / "bootstrap"
+BOOTSTRAP_WEIGHTS = BOOTSTRAP_DIR / "clip.fp16.pt"
+BOOTSTRAP_METRICS = BOOTSTRAP_DIR / "metrics.json"
 FUSION_DIR = Path("models/fusion")
 ADAPTER = FUSION_DIR / "adapter.pt"
 COMBINER = FUSION_DIR / "combiner.pt"
@@ -27,7 +29,6 @@ REPO = Path("dist/hf_repo")  # the repo the judge runs
 SPACE = Path("dist/space")  # a Hugging Face Space (the app) beside the judge's repo, never inside it
 
 METRICS = Path("metrics")
-BOOTSTRAP_METRICS = METRICS / "bootstrap.json"
 PARSER_METRICS = METRICS / "parser.json"
 EVAL_METRICS = METRICS / "eval.json"
 LEARNING_CURVE_METRICS = METRICS / "learning_curve.json"

@@ -2,8 +2,8 @@
 challenge folder / `data.csv`: its unique targets, then its distractors) -> the top k images with their cosine
 scores, and the tagger's parse (what the query adds, what it removes).
 
-It runs the repo's own `generate_embeds` (imported in this process, as the judge imports it), so what it shows is
-what the judge scores. The database's embeddings are stored beside it (`<database>.search_store/`: one npy and
+It runs the repo's own `generate_embeds` (loaded in this process by its path, as a judge's harness may), so what it
+shows is what the judge scores. The database's embeddings are stored beside it (`<database>.search_store/`: one npy and
 one parquet per repo, keyed by the repo's weights and code; rows keyed by each file's content), so a second query
 over the same database encodes the query alone, and a changed or added file is the only one encoded again.
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import logging
 import os
 import sys
@@ -22,13 +21,13 @@ import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.dataset import DISTRACTORS_CSV, SplitSource
+from pipeline.package import LoadedRepo
 from pipeline.paths import REPO, SYNTHETIC_ROOT
 
 log = logging.getLogger(__name__)
@@ -134,8 +133,8 @@ def file_digest(path: Path) -> str:
 def repo_key(repo: Path) -> str:
     """What the embeddings depend on: the repo's weights and code."""
     digest = hashlib.sha1()
-    for path in sorted(repo.glob("*.py")) + [repo / "weights.pth"]:
-        digest.update(f"{path.name}:{file_digest(path)}".encode())
+    for path in sorted(repo.rglob("*.py")) + [repo / "weights.pth"]:
+        digest.update(f"{path.relative_to(repo)}:{file_digest(path)}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -220,19 +219,20 @@ class SearchResult:
 
 
 class Searcher:
-    """A packaged repo, loaded once: its `generate_embeds` imported in this process as the judge imports it."""
+    """A packaged repo, loaded once: its `generate_embeds` loaded in this process as a judge's harness loads it."""
 
     def __init__(self, repo: str | Path = REPO):
         self.repo = Path(repo).resolve()
         missing = [n for n in ("generate_embeds.py", "weights.pth") if not (self.repo / n).is_file()]
         if missing:
             raise SearchError(f"repo {repo}: no {', '.join(missing)} (build it with `dvc repro package`)")
-        self.embeds = import_repo(self.repo)
+        loaded = LoadedRepo.load(self.repo)
+        self.embeds = loaded.entry
         try:
-            self.model = self.embeds._model()  # loaded now: a broken weights file is said before any search
+            self.model = loaded.model  # loaded now: a broken weights file is said before any search
         except Exception as error:  # a format error, a truncated file, a config this torch cannot build
             raise SearchError(f"repo {repo}: its model cannot be loaded ({type(error).__name__}: {error})") from None
-        self.images = sys.modules["images"]  # the judge's image loader, as the repo ships it
+        self.images = loaded.module("images")  # the judge's image loader, as the repo ships it
         self.key = repo_key(self.repo)
 
     def parse(self, text: str) -> tuple[list[str], list[str]]:
@@ -304,17 +304,6 @@ class Searcher:
         if result.target in embedded.names:
             result.target_rank = int((scores > scores[embedded.names.index(result.target)]).sum())
         return result
-
-
-def import_repo(repo: Path) -> ModuleType:
-    """The repo's `generate_embeds`, imported as the judge imports it (its folder first on sys.path); modules of
-    the same names imported before (another repo's) are dropped first, so none of theirs is reused."""
-    for name in [p.stem for p in repo.glob("*.py")]:
-        sys.modules.pop(name, None)
-    if str(repo) in sys.path:  # loaded before: moved to the front, not listed twice
-        sys.path.remove(str(repo))
-    sys.path.insert(0, str(repo))
-    return importlib.import_module("generate_embeds")
 
 
 def format_result(result: SearchResult) -> str:

@@ -127,14 +127,30 @@ def scenes_table(images: dict[str, tuple[str, Scene]]) -> pd.DataFrame:
     ])
 
 
+_WORKER_FAILURE: Exception | None = None  # what a render worker's set-up raised, re-raised by its first job
+
+
 def _render_one(job: tuple[Path, Scene, int, str]) -> None:
+    if _WORKER_FAILURE is not None:
+        raise _WORKER_FAILURE
     path, scene, size, style = job
     render(scene, size, style).save(path, quality=92)
 
 
-def _warm_sprites(style: str) -> None:
+def warm_sprites(style: str) -> None:
+    """Loads every catalog object's sprite in `style`: missing or unreadable artwork raises here, naming it."""
     for obj in load_catalog():
         sprite(obj.name, style)
+
+
+def _worker_setup(style: str) -> None:
+    # An initializer that raises makes multiprocessing.Pool replace its worker forever (a hang printing the same
+    # error); the failure is kept for the first job to raise, so the pool stops once with it.
+    global _WORKER_FAILURE
+    try:
+        warm_sprites(style)
+    except Exception as failure:
+        _WORKER_FAILURE = failure
 
 
 def write_split(out: Path, split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, Scene]], list[dict]]:
@@ -145,7 +161,8 @@ def write_split(out: Path, split: str, config: SynthConfig) -> tuple[dict[str, t
     image_dir.mkdir(parents=True, exist_ok=True)
     jobs = [(image_dir / name, scene, config.image_size, config.style) for name, (_, scene) in images.items()]
     workers = config.workers or os.cpu_count() or 1
-    with Pool(workers, initializer=_warm_sprites, initargs=(config.style,)) as pool:
+    warm_sprites(config.style)  # here first: missing artwork stops the stage before any worker starts
+    with Pool(workers, initializer=_worker_setup, initargs=(config.style,)) as pool:
         for _ in tqdm(pool.imap_unordered(_render_one, jobs, chunksize=32), total=len(jobs),
                       desc=f"render {split}", unit="img"):
             pass

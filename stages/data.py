@@ -2,7 +2,8 @@
 one training triplet drawn in every world (plots/worlds.png)."""
 import shutil
 
-from pipeline.console import show_logs
+from pipeline.artwork import ArtworkMissingError
+from pipeline.console import run_stage, show_logs
 from pipeline.dataset import PLAIN_TWIN, SPLITS
 from pipeline.params import load_params
 from pipeline.paths import PLOTS, SYNTHETIC_ROOT, WORLDS_PLOT
@@ -24,4 +25,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main, (ArtworkMissingError,))

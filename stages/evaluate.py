@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from pipeline.baselines import Combiner, ImageOnly, TextOnly
-from pipeline.console import show_logs
+from pipeline.console import run_stage, show_logs
 from pipeline.dataset import PLAIN_TWIN, load_manifest
 from pipeline.evaluation import embed_all, rank_queries, split_object_recall
 from pipeline.experiment import Experiment
@@ -25,6 +25,7 @@ from pipeline.paths import (
     TEST_EMBEDDINGS,
     gallery_plot,
 )
+from pipeline.pretrained import CheckpointError
 from pipeline.tagging import score_parses
 from pipeline.training import Retriever
 from submission_src.fusion import FusionAdapter
@@ -111,4 +112,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main, (CheckpointError,))

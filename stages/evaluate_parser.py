@@ -8,10 +8,11 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from pipeline.console import show_logs
+from pipeline.console import run_stage, show_logs
 from pipeline.params import load_params
 from pipeline.paths import EVAL_DIR, METRICS, PARSER_FAMILIES_PLOT, PARSER_HELDOUT, PARSER_METRICS, PLOTS, TAGGER
 from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
+from pipeline.pretrained import CheckpointError, load_checkpoint
 from pipeline.tagging import (
     ObjectNames,
     TaggerConfig,
@@ -72,7 +73,7 @@ def main() -> None:
     show_logs()
     torch.set_num_threads(2)  # the CPU figure is quoted for 2 cores
     config = TaggerConfig.from_params(load_params()["parser"])
-    tagger = QueryTagger.from_saved(torch.load(TAGGER, weights_only=True))
+    tagger = QueryTagger.from_saved(load_checkpoint(TAGGER))
     heldout = template_phrases(load_wording(SEALED_WORDING), ObjectNames(), FILLS, seed=config.seed)
     overall, predicted = scored_phrases(tagger, heldout)
     detail = pd.DataFrame({"family": [p.family for p in heldout], "template": [p.template for p in heldout],
@@ -118,4 +119,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main, (CheckpointError,))

@@ -8,11 +8,12 @@ import os
 
 import torch
 
-from pipeline.console import show_logs
+from pipeline.console import run_stage, show_logs
 from pipeline.dataset import load_manifest
 from pipeline.features import FeatureSpec, data_fingerprint, extract, image_table, text_table
 from pipeline.params import load_params, resolve_device
 from pipeline.paths import CACHE_ROOT, CURRENT_CACHE
+from pipeline.pretrained import CheckpointError
 
 
 def main() -> None:
@@ -42,4 +43,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main, (CheckpointError,))

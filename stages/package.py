@@ -3,11 +3,13 @@ with `auto`, the one with the best val Top-1), and records the choice in metrics
 dist/space, a Hugging Face Space of the app over that repo."""
 import json
 
+from pipeline.console import run_stage
 from pipeline.dataset import load_manifest
 from pipeline.features import FeatureSpec
 from pipeline.package import SHIPPABLE, Shipment, build_repo
 from pipeline.params import load_params
 from pipeline.paths import BOOTSTRAP_METRICS, EVAL_METRICS, PACKAGE_METRICS, REPO, SPACE, TAGGER
+from pipeline.pretrained import CheckpointError, load_checkpoint
 from pipeline.space import write_space
 
 
@@ -15,9 +17,9 @@ def main() -> None:
     params = load_params()
     spec = FeatureSpec.from_params(params)
     metrics = json.loads(EVAL_METRICS.read_text())
-    bootstrap = json.loads(BOOTSTRAP_METRICS.read_text())
+    bootstrap = json.loads(BOOTSTRAP_METRICS.read_text()) if spec.pretrained == "bootstrap" else {}
     shipment = Shipment.choose(params["package"]["method"], metrics["val"])
-    repo = build_repo(REPO, spec, shipment, TAGGER, metrics, bootstrap)
+    repo = build_repo(REPO, spec, shipment, load_checkpoint(TAGGER), metrics, bootstrap)
     choice = {"method": shipment.method, "reason": shipment.reason,
               "val_top1": {m: metrics["val"][m]["top1"] for m in SHIPPABLE},
               "test_top1": {m: metrics["test"][m]["top1"] for m in SHIPPABLE}}
@@ -28,4 +30,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main, (CheckpointError,))

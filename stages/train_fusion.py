@@ -2,10 +2,11 @@
 import torch
 
 from pipeline.baselines import Combiner
-from pipeline.console import show_logs
+from pipeline.console import run_stage, show_logs
 from pipeline.curves import TrainingCurve
 from pipeline.experiment import Experiment
 from pipeline.paths import ADAPTER, COMBINER, FUSION_DIR
+from pipeline.pretrained import CheckpointError
 from pipeline.training import Retriever
 
 
@@ -24,4 +25,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main, (CheckpointError,))

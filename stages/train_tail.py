@@ -1,10 +1,11 @@
 """DVC stage `train_tail`: the adapter and the last K visual blocks, jointly, on cached activations."""
 import torch
 
-from pipeline.console import show_logs
+from pipeline.console import run_stage, show_logs
 from pipeline.curves import TrainingCurve
 from pipeline.experiment import Experiment
 from pipeline.paths import ADAPTER_TAIL, TAIL_DIR
+from pipeline.pretrained import CheckpointError
 
 
 def main() -> None:
@@ -19,4 +20,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main, (CheckpointError,))

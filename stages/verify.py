@@ -5,8 +5,10 @@ Python 3.10 venv of the shipped requirements only, no network)."""
 import json
 import sys
 
+from pipeline.console import run_stage
 from pipeline.params import load_params
 from pipeline.paths import SUBMISSION_METRICS
+from pipeline.pretrained import CheckpointError
 from pipeline.rehearsal import rehearse
 from pipeline.verify import verify_test_split
 
@@ -25,4 +27,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_stage(main, (CheckpointError,))

@@ -3,6 +3,7 @@ judge's pixel pipeline (decode in threads, resize and normalise batched on the m
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,50 +12,68 @@ from open_clip.transform import MaybeConvertMode, MaybeToTensor
 from PIL import Image, ImageFile, ImageOps
 from torchvision.transforms import Compose, Normalize
 
-IMAGE_DIRS = ("", "images")  # where relative image names are looked up, under the working directory
+# Where a relative image name is looked for, in order, under the working directory: the folder itself, then the
+# folders a challenge's data usually sits in (data.csv beside images/).
+IMAGE_DIRS = ("", "images", "data", "data/images", "test", "test/images", "dataset", "dataset/images")
 MAX_ASPECT = 4.0  # wider images are padded first, so that resizing cannot blow up
 BLANK_RGB = (128, 128, 128)
 
 
-def _resolve(name) -> Path | None:
-    if not isinstance(name, str) or not name.strip():
+def search_roots() -> list[Path]:
+    """The folders a relative image name is looked for in, first match wins."""
+    return [Path.cwd() / base for base in IMAGE_DIRS]
+
+
+def resolve_image(name) -> Path | None:
+    """The file a DataFrame cell names (a str, bytes or any os.PathLike; absolute, or relative to one of
+    `search_roots()`), or None when it names no regular file. May raise OSError (a name too long, no permission
+    to look): the caller counts the row as unreadable."""
+    try:
+        text = os.fsdecode(name)
+    except TypeError:
         return None
-    path = Path(name)
-    for base in IMAGE_DIRS:
-        candidate = path if path.is_absolute() else Path.cwd() / base / path
-        if candidate.is_file():
+    if not text.strip():
+        return None
+    path = Path(text)
+    for candidate in [path] if path.is_absolute() else [root / path for root in search_roots()]:
+        if candidate.is_file():  # directories, sockets and devices are no images
             return candidate
     return None
 
 
+def _readable_rgb(path: Path, min_side: int) -> Image.Image:
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    with Image.open(path) as image:
+        if min_side:
+            image.draft(image.mode, (min_side, min_side))
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            array = np.asarray(image, dtype=np.float64)
+            image = Image.fromarray((255 * array / max(array.max(), 1)).astype(np.uint8))
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            image = image.convert("RGBA")
+            background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, image)
+        image = image.convert("RGB")
+    if max(image.size) / max(1, min(image.size)) > MAX_ASPECT:
+        side = max(image.size)
+        image = ImageOps.pad(image, (side, max(1, math.ceil(side / MAX_ASPECT))) if image.width > image.height
+                             else (max(1, math.ceil(side / MAX_ASPECT)), side), color=BLANK_RGB)
+    return image
+
+
 def load_rgb(name, min_side: int = 0) -> tuple[Image.Image, bool]:
     """The image as 8-bit RGB (EXIF rotation applied, alpha on white, very wide images padded); (blank, False)
-    when it cannot be read. A JPEG much larger than `min_side` is decoded at a reduced scale (still ≥ min_side)."""
-    path = _resolve(name)
-    if path is None:
-        return Image.new("RGB", (224, 224), BLANK_RGB), False
+    when it cannot be found or read, whatever the reason. A JPEG much larger than `min_side` is decoded at a reduced
+    scale (still ≥ min_side)."""
     try:
-        ImageFile.LOAD_TRUNCATED_IMAGES = False
-        with Image.open(path) as image:
-            if min_side:
-                image.draft(image.mode, (min_side, min_side))
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                array = np.asarray(image, dtype=np.float64)
-                image = Image.fromarray((255 * array / max(array.max(), 1)).astype(np.uint8))
-            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-                image = image.convert("RGBA")
-                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, image)
-            image = image.convert("RGB")
-        if max(image.size) / max(1, min(image.size)) > MAX_ASPECT:
-            side = max(image.size)
-            image = ImageOps.pad(image, (side, max(1, math.ceil(side / MAX_ASPECT))) if image.width > image.height
-                                 else (max(1, math.ceil(side / MAX_ASPECT)), side), color=BLANK_RGB)
-        return image, True
-    except Exception:  # any decoder failure means "unreadable": the row still gets an embedding
-        return Image.new("RGB", (224, 224), BLANK_RGB), False
+        path = resolve_image(name)
+        if path is not None:
+            return _readable_rgb(path, min_side), True
+    except Exception:  # any failure to find or decode means "unreadable": the row still gets an embedding
+        pass
+    return Image.new("RGB", (224, 224), BLANK_RGB), False
 
 
 class PixelPipeline:
@@ -105,4 +124,5 @@ class PixelPipeline:
             batch = torch.stack([images[i].view(*size, 3) for i in members]).permute(0, 3, 1, 2)
             for i, pixels in zip(members, self.geometry(batch) if self.on_device else batch):
                 resized[i] = pixels
-        return ((torch.stack(resized).float() - self.mean) / self.std).to(self.dtype)
+        mean, std = self.mean.to(flat.device), self.std.to(flat.device)  # host-side when the device is full
+        return ((torch.stack(resized).float() - mean) / std).to(self.dtype)

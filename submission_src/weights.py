@@ -18,13 +18,18 @@ class WeightsFormatError(ValueError):
     pass
 
 
+def half_floats(state: dict) -> dict:
+    """A state dict with its floating-point tensors in fp16, integer buffers as they are."""
+    return {name: value.half() if value.is_floating_point() else value for name, value in state.items()}
+
+
 def save_weights(path: Path, *, backbone_config: dict, backbone_state: dict, tokenizer_dir: str | None,
                  adapter: dict, parser: dict, method: str, tail_blocks: int) -> None:
     """Writes the file. `adapter`, `parser`: FusionAdapter.saved() and QueryTagger.saved(); the backbone's
     floating-point weights are stored in fp16, what the judge's GPU runs anyway (half the bytes of the 4 GB)."""
-    half = {name: value.half() if value.is_floating_point() else value for name, value in backbone_state.items()}
     torch.save({"format": FORMAT,
-                "backbone": {"config": backbone_config, "tokenizer_dir": tokenizer_dir, "state_dict": half},
+                "backbone": {"config": backbone_config, "tokenizer_dir": tokenizer_dir,
+                             "state_dict": half_floats(backbone_state)},
                 "adapter": adapter, "parser": parser, "method": method, "tail_blocks": tail_blocks}, path)
 
 

@@ -92,4 +92,5 @@ def repo(tiny, tmp_path_factory, trained_tagger):
     folder, spec, _ = tiny
     shipment = Shipment("adapter_tail", "a test", FusionAdapter(32, 16).saved(), {}, 1)
     metrics = {s: {"adapter_tail": {"top1": 0.5}} for s in ("val", "test")}
-    return build_repo(tmp_path_factory.mktemp("dist") / "hf_repo", spec, shipment, trained_tagger[1], metrics, {})
+    return build_repo(tmp_path_factory.mktemp("dist") / "hf_repo", spec, shipment, trained_tagger[0].saved(), metrics,
+                      {})

@@ -134,7 +134,8 @@ def test_family_features_package_and_offline_judge(family, tmp_path, few_queries
     query, database, rows = embed_all(Retriever(adapter, backbone, 1), cache, queries)
     shipment = Shipment("adapter_tail", "a test", adapter.saved(),
                         {n: p.detach().clone() for n, p in tail.items()}, 1)
-    repo = build_repo(tmp_path / "hf_repo", spec, shipment, trained_tagger[1], {"test": {}, "val": {}}, {})
+    repo = build_repo(tmp_path / "hf_repo", spec, shipment, trained_tagger[0].saved(), {"test": {}, "val": {}},
+                      {})
     shutil.rmtree(tmp_path / "hf_tokenizer", ignore_errors=True)  # the judge has only what the repo holds
 
     frame = pd.read_csv(few_queries / "data.csv")

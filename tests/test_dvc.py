@@ -13,19 +13,19 @@ ROOT = Path(__file__).resolve().parents[1]
 def imported_files(path: Path, root: Path) -> set[Path]:
     """Project files `path` imports: packages' modules by dotted name, and the shipped files' bare-name imports of
     their siblings (the judge's flat repo)."""
-    names = set()
+    names, relative_names = set(), set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
-    found = set()
-    for name in names:
-        relative = Path(*name.split("."))
-        for candidate in (root / relative.with_suffix(".py"), path.parent / relative.with_suffix(".py")):
-            if candidate.is_file() and candidate.name != "__init__.py":
-                found.add(candidate)
-    return found
+        elif isinstance(node, ast.ImportFrom) and node.level:  # within a package: from .backbone import Backbone
+            base = path.parents[node.level - 1]
+            relative_names |= {(base, node.module)} if node.module else {(base, a.name) for a in node.names}
+    candidates = [(root / Path(*n.split(".")), path.parent / Path(*n.split("."))) for n in names]
+    candidates += [(base / Path(*n.split(".")),) for base, n in relative_names]
+    return {c.with_suffix(".py") for group in candidates for c in group
+            if c.with_suffix(".py").is_file() and c.name != "__init__"}
 
 
 def stage_closure(module: str, root: Path) -> set[str]:

@@ -23,6 +23,8 @@ def test_headline_holds_the_shipped_methods_figures_from_the_run():
     assert numbers["verify_min_cosine"] == submission["min_cosine"] and numbers["judge_top1"] == submission["top1"]
     assert numbers["tagger_heldout_exact"] == parser["heldout"]["exact"]
     assert numbers["package_mb"] == round(submission["size_bytes"] / 1e6, 1)
+    assert numbers["judge_process_seconds"] == round(submission["process_seconds"], 1)  # the judge's whole clock
+    assert numbers["judge_measured_on"].startswith(f"Python {submission['python']}, {submission['device']}")
 
 
 def test_dvc_declares_the_headline_as_its_only_metrics():

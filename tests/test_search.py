@@ -1,7 +1,6 @@
 """`python -m pipeline.search`: the packaged repo queried as the judge runs it, over a stored database."""
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +22,7 @@ def split(small_split, tmp_path):
 
 @pytest.fixture(scope="module")
 def searcher(repo):
-    yield Searcher(repo)
-    sys.path.remove(str(repo.resolve()))
+    return Searcher(repo)
 
 
 def test_search_ranks_as_the_evaluate_stage(searcher, split, tiny_queries):

@@ -170,3 +170,61 @@ def test_distractors_join_the_val_and_test_databases_only(small_config, tmp_path
     database = sources["test"].database_images()
     assert database[-len(sources["test"].distractor_images()):] == sources["test"].distractor_images()
     assert all((tmp_path / "test" / "images" / name).is_file() for name in database)
+
+
+RENDER_WITH = """
+import os, sys
+from pathlib import Path
+from pipeline import artwork, synth
+from pipeline.synth import SynthConfig
+
+config = SynthConfig(seed=3, image_size=64, references={"train": 2, "val": 2, "test": 4}, edits_per_reference=(2, 3),
+                     held_out_pair_fraction=0.15, style="fluent3d", references_per_target=(1, 2), workers=2)
+failure = sys.argv[2]
+if failure == "missing artwork":
+    artwork.ARTWORK_ROOT = Path(sys.argv[1]) / "no-artwork"
+else:  # a sprite that only the render workers cannot read (a worker's set-up failing, as a corrupt file would)
+    parent, warm = os.getpid(), synth.warm_sprites
+    def corrupt_in_workers(style):
+        if os.getpid() != parent:
+            raise artwork.ArtworkMissingError("a corrupt sprite in a render worker")
+        warm(style)
+    synth.warm_sprites = corrupt_in_workers
+synth.write_split(Path(sys.argv[1]) / "test", "test", config)
+"""
+
+
+@pytest.mark.parametrize("failure", ["missing artwork", "corrupt sprite"])
+def test_a_render_failure_stops_the_split_once(failure, tmp_path):
+    """Once, at once, with a non-zero exit: no pool that replaces a failing worker forever."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    started = time.perf_counter()
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", RENDER_WITH, str(tmp_path), failure], cwd=root, capture_output=True,
+                          text=True, timeout=300)
+    said = "run make setup" if failure == "missing artwork" else "a corrupt sprite in a render worker"
+    assert done.returncode != 0 and said in done.stderr
+    assert done.stderr.count(said) <= 2  # the error, and the worker's traceback quoting it
+    assert time.perf_counter() - started < 240
+
+
+def test_a_stage_says_a_fixable_error_in_one_line(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "params.yaml", tmp_path)
+    code = ("import runpy, sys; from pathlib import Path; from pipeline import artwork; "
+            f"artwork.ARTWORK_ROOT = Path({str(tmp_path)!r}) / 'none'; sys.argv = ['stages/data.py']; "
+            "runpy.run_module('stages.data', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("stage data: the artwork")
+    assert "Traceback" not in done.stderr and "run make setup" in done.stderr
