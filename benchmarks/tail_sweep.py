@@ -16,8 +16,7 @@ from pipeline.experiment import Experiment
 from pipeline.feature_store import FeatureCache
 from pipeline.features import FeatureSpec, extract, image_table, text_table
 from pipeline.params import load_params
-from pipeline.paths import TAGGER
-from pipeline.pretrained import load_checkpoint
+from pipeline.pretrained import TAGGER, load_checkpoint
 from pipeline.training import build_query_set
 from submission_src.tagger import QueryTagger
 

@@ -3,10 +3,15 @@ or evaluation, so `dvc plots show` draws them while training runs and `dvc exp s
 from __future__ import annotations
 
 from numbers import Number
+from pathlib import Path
 
 from dvclive import Live
 
-from pipeline.paths import live
+LIVE = Path("dvclive")  # one folder per trained model
+
+
+def live(stage: str) -> Path:
+    return LIVE / stage
 
 
 class TrainingCurve:

@@ -11,8 +11,8 @@ from pipeline.dataset import load_manifest
 from pipeline.feature_store import FeatureCache
 from pipeline.features import FeatureSpec, data_fingerprint
 from pipeline.params import load_params, resolve_device
-from pipeline.paths import ADAPTER_TAIL, CACHE_ROOT, TAGGER
-from pipeline.pretrained import load_checkpoint
+from pipeline.paths import ADAPTER_TAIL, CACHE_ROOT
+from pipeline.pretrained import TAGGER, load_checkpoint
 from pipeline.training import QuerySet, Retriever, build_query_set, train_retriever
 from submission_src.backbone import Backbone
 from submission_src.fusion import FusionAdapter

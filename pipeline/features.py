@@ -26,8 +26,8 @@ from tqdm import tqdm
 from pipeline.catalog import load_catalog
 from pipeline.dataset import SplitSource, load_manifest, manifest_fingerprint
 from pipeline.feature_store import STORE_FORMAT, FeatureCache, StoreWriter
-from pipeline.paths import BOOTSTRAP_WEIGHTS, CACHE_ROOT
-from pipeline.pretrained import verified
+from pipeline.paths import CACHE_ROOT
+from pipeline.pretrained import BOOTSTRAP_WEIGHTS, verified
 from submission_src.backbone import Backbone
 from submission_src.images import load_rgb
 from submission_src.phrases import object_phrase

@@ -1,16 +1,12 @@
 """Where every artifact of the pipeline lives, named once: stages, benchmarks and tests read these; `dvc.yaml`
-lists the same paths as deps and outs (tests/test_dvc.py holds the two together)."""
+lists the same paths as deps and outs (tests/test_dvc.py holds the two together). The checkpoints shipped in git
+are named in pipeline/pretrained.py and the training curves in pipeline/curves.py, so that an edit here never reruns
+the long stages that make them."""
 from pathlib import Path
 
 SYNTHETIC_ROOT = Path("data/synth")  # the rendered splits, one folder each
 MANIFEST = Path("data/dataset.json")  # the chosen data source, validated and fingerprinted
 
-PRETRAINED = Path("pretrained")  # checkpoints made once and shipped in git (pipeline/pretrained.py)
-TAGGER_DIR = PRETRAINED / "tagger"
-TAGGER = TAGGER_DIR / "tagger.fp16.pt"
-BOOTSTRAP_DIR = PRETRAINED / "bootstrap"
-BOOTSTRAP_WEIGHTS = BOOTSTRAP_DIR / "clip.fp16.pt"
-BOOTSTRAP_METRICS = BOOTSTRAP_DIR / "metrics.json"
 FUSION_DIR = Path("models/fusion")
 ADAPTER = FUSION_DIR / "adapter.pt"
 COMBINER = FUSION_DIR / "combiner.pt"
@@ -47,12 +43,7 @@ AUGMENTATION_PLOT = PLOTS / "augmentation.png"
 AUGMENTATION_FIXES_GALLERY = PLOTS / "gallery_augmentation_fixes.png"
 EDIT_ALGEBRA_PLOT = PLOTS / "edit_algebra.png"  # one composed training pair
 WORLDS_PLOT = PLOTS / "worlds.png"  # one triplet drawn in every world
-LIVE = Path("dvclive")  # training curves, one dvclive folder per training stage
 
 
 def gallery_plot(split: str) -> Path:
     return PLOTS / f"gallery_{split}.png"
-
-
-def live(stage: str) -> Path:
-    return LIVE / stage

@@ -13,6 +13,13 @@ from pathlib import Path
 
 import torch
 
+PRETRAINED = Path("pretrained")
+TAGGER_DIR = PRETRAINED / "tagger"  # stage train_parser
+TAGGER = TAGGER_DIR / "tagger.fp16.pt"
+BOOTSTRAP_DIR = PRETRAINED / "bootstrap"  # stage bootstrap
+BOOTSTRAP_WEIGHTS = BOOTSTRAP_DIR / "clip.fp16.pt"
+BOOTSTRAP_METRICS = BOOTSTRAP_DIR / "metrics.json"
+
 
 class CheckpointError(RuntimeError):
     pass

@@ -22,8 +22,8 @@ from pipeline.dataset import load_manifest
 from pipeline.features import FeatureSpec
 from pipeline.package import SIZE_LIMIT, Shipment
 from pipeline.params import load_params
-from pipeline.paths import EVAL_METRICS, PACKAGE_METRICS, REPO, TAGGER, TEST_EMBEDDINGS
-from pipeline.pretrained import load_checkpoint
+from pipeline.paths import EVAL_METRICS, PACKAGE_METRICS, REPO, TEST_EMBEDDINGS
+from pipeline.pretrained import TAGGER, load_checkpoint
 from submission_src import embedding
 from submission_src.deployed import DeployedModel
 from submission_src.fusion import FusionAdapter

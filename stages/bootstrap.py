@@ -11,8 +11,7 @@ from pipeline.catalog import load_catalog
 from pipeline.console import run_stage, show_logs
 from pipeline.curves import TrainingCurve
 from pipeline.params import load_params
-from pipeline.paths import BOOTSTRAP_DIR, BOOTSTRAP_WEIGHTS
-from pipeline.pretrained import CheckpointError, half_state, write_checkpoint
+from pipeline.pretrained import BOOTSTRAP_DIR, BOOTSTRAP_WEIGHTS, half_state, write_checkpoint
 from submission_src.backbone import Backbone
 from submission_src.phrases import object_phrase
 
@@ -52,4 +51,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage(main, (ArtworkMissingError, CheckpointError,))
+    run_stage(main, (ArtworkMissingError,))

@@ -10,9 +10,9 @@ from matplotlib.figure import Figure
 
 from pipeline.console import run_stage, show_logs
 from pipeline.params import load_params
-from pipeline.paths import EVAL_DIR, METRICS, PARSER_FAMILIES_PLOT, PARSER_HELDOUT, PARSER_METRICS, PLOTS, TAGGER
+from pipeline.paths import EVAL_DIR, METRICS, PARSER_FAMILIES_PLOT, PARSER_HELDOUT, PARSER_METRICS, PLOTS
 from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
-from pipeline.pretrained import CheckpointError, load_checkpoint
+from pipeline.pretrained import TAGGER, CheckpointError, load_checkpoint
 from pipeline.tagging import (
     ObjectNames,
     TaggerConfig,

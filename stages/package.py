@@ -8,8 +8,8 @@ from pipeline.dataset import load_manifest
 from pipeline.features import FeatureSpec
 from pipeline.package import SHIPPABLE, Shipment, build_repo
 from pipeline.params import load_params
-from pipeline.paths import BOOTSTRAP_METRICS, EVAL_METRICS, PACKAGE_METRICS, REPO, SPACE, TAGGER
-from pipeline.pretrained import CheckpointError, load_checkpoint
+from pipeline.paths import EVAL_METRICS, PACKAGE_METRICS, REPO, SPACE
+from pipeline.pretrained import BOOTSTRAP_METRICS, TAGGER, CheckpointError, load_checkpoint
 from pipeline.space import write_space
 
 

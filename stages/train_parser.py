@@ -6,8 +6,7 @@ import torch
 from pipeline.console import show_logs
 from pipeline.curves import TrainingCurve
 from pipeline.params import load_params
-from pipeline.paths import TAGGER, TAGGER_DIR
-from pipeline.pretrained import half_state, write_checkpoint
+from pipeline.pretrained import TAGGER, TAGGER_DIR, half_state, write_checkpoint
 from pipeline.tagging import TaggerConfig, dev_phrases, train_tagger, validation_phrases
 
 VALIDATION_TEXTS = 1000

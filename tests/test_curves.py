@@ -4,8 +4,7 @@ import logging
 import pandas as pd
 
 from pipeline.console import show_logs
-from pipeline.curves import TrainingCurve
-from pipeline.paths import live
+from pipeline.curves import TrainingCurve, live
 
 
 def test_history_rows_become_dvclive_curves(tmp_path, monkeypatch):
