@@ -28,7 +28,7 @@ from pipeline.dataset import SplitSource
 from pipeline.experiment import Experiment
 from pipeline.feature_store import FeatureCache
 from pipeline.features import FeatureSpec, extract, image_table, text_table
-from pipeline.package import LoadedRepo
+from pipeline.judge_repo import LoadedRepo
 from pipeline.params import load_params, resolve_device
 from pipeline.paths import SYNTHETIC_ROOT
 from pipeline.streaming import WindowStream

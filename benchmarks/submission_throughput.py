@@ -24,7 +24,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from pipeline.features import FeatureSpec, ImageFiles
-from pipeline.package import LoadedRepo, Shipment, build_repo
+from pipeline.judge_repo import LoadedRepo
+from pipeline.package import Shipment, build_repo
 from pipeline.paths import SYNTHETIC_ROOT
 from submission_src.backbone import model_config
 from submission_src.fusion import FusionAdapter

@@ -4,14 +4,12 @@ backbone too large for the judge stops before any feature is computed."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 import shutil
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from types import ModuleType
 
 import torch
 from open_clip.tokenizer import HFTokenizer
@@ -234,35 +232,3 @@ def build_repo(out: Path, spec: FeatureSpec, shipment: Shipment, parser: dict, m
                  tail_blocks=shipment.tail_blocks)
     (out / "README.md").write_text(model_card(metrics, bootstrap, spec, shipment, parser, backbone.clip))
     return out
-
-
-def _load_file(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"repo_file_{abs(hash(str(path.resolve())))}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@dataclass(frozen=True)
-class LoadedRepo:
-    """A packaged repo loaded in this process: its `generate_embeds` by file path, as a judge's importlib does,
-    and its package under the per-folder name its model.py gives it (so several repos load side by side)."""
-
-    folder: Path
-    entry: ModuleType  # the repo's generate_embeds
-    package: ModuleType
-
-    @classmethod
-    def load(cls, folder: Path) -> "LoadedRepo":
-        folder = Path(folder).resolve()
-        entry = _load_file(folder / "generate_embeds.py")
-        return cls(folder, entry, _load_file(folder / "model.py").load_package())
-
-    def module(self, concept: str) -> ModuleType:
-        """One of the repo's own package modules (`embedding`, `images`, …)."""
-        return importlib.import_module(f"{self.package.__name__}.{concept}")
-
-    @property
-    def model(self):
-        """The repo's DeployedModel, as its generate_embeds loads it (once per process)."""
-        return self.module("embedding").deployed(self.folder / WEIGHTS_NAME)

@@ -27,7 +27,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.dataset import DISTRACTORS_CSV, SplitSource
-from pipeline.package import LoadedRepo
+from pipeline.judge_repo import LoadedRepo
 from pipeline.paths import REPO, SYNTHETIC_ROOT
 
 log = logging.getLogger(__name__)

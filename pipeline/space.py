@@ -12,8 +12,9 @@ import pandas as pd
 from pipeline.dataset import DISTRACTORS_CSV, SplitSource
 
 ROOT = Path(__file__).resolve().parents[1]
-SPACE_CODE = ("pipeline/__init__.py", "pipeline/paths.py", "pipeline/dataset.py", "pipeline/search.py",
-              "pipeline/app.py")  # the app's imports from this project, and nothing else (tested in a bare process)
+SPACE_CODE = ("pipeline/__init__.py", "pipeline/paths.py", "pipeline/dataset.py", "pipeline/judge_repo.py",
+              "pipeline/search.py", "pipeline/app.py")  # the app's imports from this project, nothing else (tested
+                                                        # in a bare process)
 SPACE_PACKAGES = ("gradio", "pyarrow", "huggingface-hub")  # beyond the judge's requirements
 PYTHON = "3.11"
 EXAMPLE_QUERIES = 24
