@@ -4,16 +4,20 @@
     frozen features from the image files (the cache's speed-up, on the device); and a whole adapter_tail epoch
     with the cached inputs resident vs streamed under a budget a quarter of their size;
   - submission: the packaged repo's `encode_database` end to end vs the image tower alone (target ≥ 0.9), and the
-    images it would embed in the judge's 10 minutes at that rate.
+    images it would embed in the judge's 10 minutes at that rate;
+  - judge_scale: the packaged repo run as the judge runs it (a fresh process, offline) on --judge-images database
+    images (the challenge's 512-pixel renders) and as many queries: the whole process's seconds, images/s and the
+    peak device memory; and its fp16 rows against the same repo in fp32 (worst cosine), on the device.
 Needs the synthetic train split (`dvc repro data`) for images and queries. Sized for ≤ 8 min on one H100 with the
 defaults; `--model` a config JSON and small `--images` make a CPU smoke run.
 
-Usage: python -m benchmarks.gpu_check [--model ViT-L-14-336] [--images 2048] --out gpu_check.json
+Usage: python -m benchmarks.gpu_check [--model ViT-L-14-336] [--images 2048] [--judge-images 5000] --out gpu_check.json
 """
 import argparse
 import copy
 import json
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import replace
@@ -34,6 +38,7 @@ from pipeline.paths import SYNTHETIC_ROOT
 from pipeline.streaming import WindowStream
 from pipeline.timing import LiveFeatures, epoch_seconds
 from pipeline.training import build_query_set
+from pipeline.verify import run_like_the_judge
 from submission_src.tagger import QueryTagger
 
 TIMED_BATCHES = 4
@@ -49,10 +54,37 @@ def training_split(folder: Path, images: int) -> SplitSource:
     return SplitSource(str(folder / "data.csv"), str(train / "images"))
 
 
+def judge_scale(repo: Path, count: int, folder: Path) -> dict:
+    """The judge's run at scale: `count` database images and `count` queries (each reference a database image,
+    a two-object edit), in a fresh offline process; and the package's fp16 rows against fp32 on 256 images."""
+    train = SYNTHETIC_ROOT / "train"
+    frame = pd.read_csv(train / "data.csv", dtype=str)
+    sources = sorted((train / "images").iterdir())
+    folder.mkdir(parents=True)
+    for i in range(count):
+        shutil.copy(sources[i % len(sources)], folder / f"{i:06d}.jpg")
+    names = [f"{i:06d}.jpg" for i in range(count)]
+    texts = (list(frame.query_text) * (count // len(frame) + 1))[:count]
+    queries = pd.DataFrame({"query_image": names, "query_text": texts, "target_image": names[1:] + names[:1]})
+    run = run_like_the_judge(repo, queries, folder)
+    loaded = LoadedRepo.load(repo)
+    embedding, deployed = loaded.module("embedding"), loaded.module("deployed")
+    sample = pd.DataFrame({"target_image": [str(folder / n) for n in names[:256]]})
+    device = deployed.default_device()
+    full = deployed.DeployedModel.load(repo / "weights.pth", device, torch.float32)
+    rows = {"fp16": loaded.entry.encode_database(sample), "fp32": embedding.encode_database(sample, full)}
+    return {"database_images": count, "queries": count, "process_seconds": round(run.result["process_seconds"], 1),
+            "images_per_s": round(2 * count / (run.result["database_seconds"] + run.result["queries_seconds"]), 1),
+            "peak_device_gb": round((run.result["peak_device_bytes"] or 0) / 1e9, 2),
+            "within_judge_10_min": run.result["process_seconds"] < 600, "device": run.result["device"],
+            "fp16_vs_fp32_min_cosine": float((rows["fp16"] * rows["fp32"]).sum(axis=1).min())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ViT-L-14-336", help="open_clip architecture or model-config JSON")
     parser.add_argument("--images", type=int, default=2048)
+    parser.add_argument("--judge-images", type=int, default=5000, help="database images of the judge-scale run")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = copy.deepcopy(load_params())
@@ -99,7 +131,9 @@ def main() -> None:
                                        streamed_over_resident=round(whole["streamed"] / whole["resident"], 2))
 
         names = write_images(tmp / "jpegs", args.images, (640, 480))
-        result["submission"] = measure(LoadedRepo.load(build_random_repo(tmp / "repo", args.model)), names)
+        repo = build_random_repo(tmp / "repo", args.model)
+        result["submission"] = measure(LoadedRepo.load(repo), names)
+        result["judge_scale"] = judge_scale(repo, args.judge_images, tmp / "judge_images")
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 

@@ -101,6 +101,7 @@ json.dump({"top1": float(hits.mean()), "queries": len(df), "database": len(datab
            "load_seconds": load_s, "database_seconds": database_s, "queries_seconds": queries_s,
            "python": platform.python_version(), "cpus": len(os.sched_getaffinity(0)),
            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+           "peak_device_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
            "shapes_ok": db.shape == (len(database), queries.shape[1]) and queries.shape[0] == len(df),
            "dtype": str(queries.dtype), "finite": bool(np.isfinite(rows).all()),
            "max_norm_error": float(np.abs(np.linalg.norm(rows, axis=1) - 1).max())}, open(out, "w"))

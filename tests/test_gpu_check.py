@@ -16,7 +16,8 @@ def test_gpu_check_writes_every_figure(tiny, small_split, tmp_path, monkeypatch)
         shutil.copytree(small_split, tmp_path / SYNTHETIC_ROOT / split)
     shutil.copy2(ROOT / "params.yaml", tmp_path / "params.yaml")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("sys.argv", ["gpu_check", "--model", spec.model, "--images", "48", "--out", "check.json"])
+    monkeypatch.setattr("sys.argv", ["gpu_check", "--model", spec.model, "--images", "48", "--judge-images", "40",
+                                          "--out", "check.json"])
     gpu_check.main()
     result = json.loads(Path("check.json").read_text())
     assert result["features"]["img_s"] > 0 and result["features"]["images"] >= 24
@@ -28,3 +29,6 @@ def test_gpu_check_writes_every_figure(tiny, small_split, tmp_path, monkeypatch)
     submission = result["submission"]
     assert submission["end_to_end_img_s"] > 0 and submission["images_per_10_min"] > 0
     assert 0 < submission["end_to_end_vs_encode_only"]
+    judge = result["judge_scale"]
+    assert judge["database_images"] == 40 and judge["process_seconds"] > 0 and judge["images_per_s"] > 0
+    assert judge["fp16_vs_fp32_min_cosine"] > 0.999  # on the CPU both run fp32: equal

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.package import LoadedRepo
+from pipeline.judge_repo import LoadedRepo
 from pipeline.verify import LAYOUTS, layout_agreement, run_like_the_judge
 
 

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from open_clip.tokenizer import SimpleTokenizer
 from PIL import Image
 
-from pipeline.package import PACKAGE, ROOT_FILES, LoadedRepo, Shipment, build_repo
+from pipeline.judge_repo import LoadedRepo
+from pipeline.package import PACKAGE, ROOT_FILES, Shipment, build_repo
 from pipeline.paths import ADAPTER, ADAPTER_TAIL
 from pipeline.rehearsal import offline
 from pipeline.verify import (
