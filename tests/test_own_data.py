@@ -13,7 +13,7 @@ from PIL import Image
 
 from pipeline.feature_store import STORE_NAME
 from pipeline.paths import CACHE_ROOT, CURRENT_CACHE, QUERY_TABLES, SUBMISSION_METRICS
-from pipeline.project_copy import dvc, tracked_copy
+from pipeline.project_copy import ROOT, dvc, tracked_copy
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,8 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
     assert submission["queries"] == len(pd.read_parquet(project / QUERY_TABLES / "test_queries.parquet")) > 0
     assert {p.name for p in (project / QUERY_TABLES).iterdir()} == {"val_queries.parquet", "test_queries.parquet"}
     before = json.loads((project / CURRENT_CACHE).read_text())["key"]
+    shipped = "pretrained/bootstrap/clip.fp16.pt"  # another backbone leaves the shipped stand-in as it was
+    assert (project / shipped).read_bytes() == (ROOT / shipped).read_bytes()
 
     path = sorted((challenge_folder / "images").iterdir())[0]
     with Image.open(path) as image:
