@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FONT_PACKAGE := fonts-noto-color-emoji
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup font browser artwork demo ablations pretrained test rehearse app publish
+.PHONY: setup font browser artwork demo ablations sweep pretrained test rehearse app publish
 
 setup: $(VENV)/.installed font browser artwork
 
@@ -45,6 +45,17 @@ artwork: $(VENV)/.installed
 # changed.
 demo: setup
 	dvc repro headline
+
+# The tail's recipe re-chosen on val: one DVC experiment per row (name:K:epochs:lr; K=0 is the head-only recipe,
+# only the visual projection trained) up to `evaluate`; only the stages a row changes rerun, and the feature cache
+# of every K stays keyed in cache/. `dvc exp show` reads them; afterwards the workspace is the committed one again.
+SWEEP := head_only:0:10:0.001 head_only_lr3e-4:0:10:0.0003 k1:1:10:0.0003 k2:2:10:0.0003 \
+	k4_lr1e-4:4:10:0.0001 k4_e5:4:5:0.0003
+sweep: setup
+	for row in $(SWEEP); do set -- $$(echo $$row | tr : ' '); \
+	  dvc exp run -n $$1 -S features.tail_blocks=$$2 -S tail.epochs=$$3 -S tail.lr=$$4 evaluate || exit 1; done
+	git checkout -- params.yaml dvc.lock metrics plots dvclive && dvc checkout -q
+	dvc exp show --md --only-changed --drop 'Created|State|Executor' > docs/sweep.md
 
 # Remakes the checkpoints shipped in pretrained/ (the stand-in CLIP, ~45 min on 2 CPU cores; the tagger, ~8 min)
 # with their recorded recipes, even when nothing changed; commit them with dvc.lock afterwards.
