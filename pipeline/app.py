@@ -3,10 +3,8 @@
 Tab "Search": pick a reference image of a split (or upload one), type a modification text, and see the tagger's
 parse as add/remove chips and the top 5 of the split's database with their cosine scores: `pipeline.search`, so
 the judge's own code path. Tab "Queries": the evaluate stage's per-query tables (`eval/queries/*.parquet`),
-filtered by method, split, wording family and hit/miss, with a query's reference, text, prediction and target
-side by side.
-
-    python -m pipeline.app [--repo dist/hf_repo] [--port 7860]      # `make app`
+filtered by method, split, wording family, hit/miss and what a miss got wrong (pipeline/diagnosis.py), with a
+query's reference, text, prediction and target side by side.
 """
 from __future__ import annotations
 
@@ -17,6 +15,7 @@ import gradio as gr
 import pandas as pd
 
 from pipeline.dataset import PLAIN_TWIN, SplitSource, load_manifest, resolve_source
+from pipeline.diagnosis import MISS_CLASSES
 from pipeline.paths import MANIFEST, QUERY_TABLES, REPO, SYNTHETIC_ROOT
 from pipeline.search import Database, Searcher, SearchError
 
@@ -63,8 +62,9 @@ class QueryTables:
         table = self.tables.get(split)
         return [ALL] + (sorted(f for f in table.family.unique() if f) if table is not None else [])
 
-    def filter(self, method: str, split: str, family: str, outcome: str) -> pd.DataFrame:
-        """The split's queries under the filters, with the method's rank (0: its top-1 is the target)."""
+    def filter(self, method: str, split: str, family: str, outcome: str, miss: str = ALL) -> pd.DataFrame:
+        """The split's queries under the filters, with the method's rank (0: its top-1 is the target); `miss`:
+        one of MISS_CLASSES keeps the misses of that class (where the table records them)."""
         table = self.tables.get(split)
         if table is None or f"rank_{method}" not in table:
             return pd.DataFrame({"query_text": [], "family": [], "rank": []})
@@ -73,6 +73,8 @@ class QueryTables:
             rows = rows[rows.family == family]
         if outcome != ALL:
             rows = rows[(rows["rank"] == 0) == (outcome == "hit")]
+        if miss != ALL:
+            rows = rows[rows.get(f"miss_{method}", pd.Series("", index=rows.index)) == miss]
         return rows
 
     def prediction(self, row: pd.Series, method: str) -> str | None:
@@ -144,8 +146,8 @@ def build_app(repo: Path = REPO, splits: dict[str, SplitSource] | None = None,
             status.append(f"target `{result.target}`: rank {result.target_rank + 1}")
         return chips, hits, "  \n".join(status + [f"note: {note}" for note in result.notes])
 
-    def browse(method: str, split: str, family: str, outcome: str):
-        rows = queries.filter(method, split, family, outcome)
+    def browse(method: str, split: str, family: str, outcome: str, miss: str):
+        rows = queries.filter(method, split, family, outcome, miss)
         hits = int((rows["rank"] == 0).sum())
         listed = rows.head(TABLE_ROWS)
         shown = pd.DataFrame({"query": listed.index, "text": listed.query_text, "family": listed.family,
@@ -193,11 +195,12 @@ def build_app(repo: Path = REPO, splits: dict[str, SplitSource] | None = None,
                                           (table_splits[0] if table_splits else None), label="split")
                 family = gr.Dropdown([ALL], value=ALL, label="wording family")
                 outcome = gr.Radio(list(OUTCOMES), value="miss", label="outcome")
+                miss = gr.Dropdown([ALL, *MISS_CLASSES], value=ALL, label="what the miss got wrong")
             summary = gr.Markdown()
             listed = gr.Dataframe(interactive=False, label="queries (select one)", max_height=320)
             side = gr.Gallery(label="reference · prediction · target", columns=3, height=280)
             told = gr.Markdown()
-            filters = [method, table_split, family, outcome]
+            filters = [method, table_split, family, outcome, miss]
             table_split.change(lambda s: gr.update(choices=queries.families(s), value=ALL), table_split, family)
             for control in filters:
                 control.change(browse, filters, [listed, summary])

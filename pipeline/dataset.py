@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from pipeline.paths import MANIFEST, SYNTHETIC_ROOT
+from pipeline.paths import MANIFEST, OUT_OF_GENERATOR_ROOT, SYNTHETIC_ROOT
 
 SPLITS = ("train", "val", "test")
 PLAIN_TWIN = "test_plain"  # the test split's queries in the training wording: the paraphrase gap's baseline
+OUT_OF_GENERATOR = "out_of_generator"  # scored beside val and test whatever the source; never trained on
 CSV_COLUMNS = ["query_image", "query_text", "target_image"]  # the challenge's data.csv
 DISTRACTORS_CSV = "distractors.csv"  # more database images of a split: scenes no query asks for
 MAX_LISTED = 5  # bad rows/files named in an error message
@@ -124,9 +125,18 @@ def resolve_source(source: str) -> dict[str, SplitSource]:
     raise DatasetError(f"data.source {source!r}: expected {root}/data.csv or {root}/{{train,val,test}}/data.csv")
 
 
+def held_out_splits() -> dict[str, SplitSource]:
+    """The out-of-generator split, where its stage has rendered it (pipeline/out_of_generator.py)."""
+    if not (OUT_OF_GENERATOR_ROOT / "data.csv").is_file():
+        return {}
+    return {OUT_OF_GENERATOR: SplitSource(str(OUT_OF_GENERATOR_ROOT / "data.csv"),
+                                          str(OUT_OF_GENERATOR_ROOT / "images"))}
+
+
 def prepare_manifest(source: str) -> dict:
-    """Validates every split of the source and describes it, with a fingerprint of its contents."""
-    splits = resolve_source(source)
+    """Validates every split of the source, and the held-out out-of-generator split, and describes each with a
+    fingerprint of its contents."""
+    splits = resolve_source(source) | held_out_splits()
     checked: dict[str, pd.DataFrame] = {}
     manifest = {"source": source, "splits": {}}
     for name, split in splits.items():

@@ -19,6 +19,23 @@ from submission_src.fusion import FusionAdapter
 from submission_src.tagger import QueryTagger
 
 
+def norm_parameters(model: torch.nn.Module) -> set[str]:
+    """Names (as in the state dict) of the weights of every normalisation layer of `model`."""
+    norms = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
+    return {f"{module_name}.{name}" for module_name, module in model.named_modules() if isinstance(module, norms)
+            for name, _ in module.named_parameters(recurse=False)}
+
+
+@torch.no_grad()
+def interpolate(model: torch.nn.Module, start: dict[str, torch.Tensor], alpha: float) -> None:
+    """Moves each weight named in `start` to (1 − alpha)·start + alpha·now, in place (WiSE-FT)."""
+    if alpha == 1.0:
+        return
+    for name, param in model.named_parameters():
+        if name in start:
+            param.lerp_(start[name].to(param.device, param.dtype), 1.0 - alpha)
+
+
 @dataclass
 class Experiment:
     params: dict
@@ -86,16 +103,22 @@ class Experiment:
                            on_epoch: Callable[[dict], None] | None = None, text: bool | None = None
                            ) -> tuple[Retriever, list[dict]]:
         """A fusion adapter and the last K visual units, jointly, on cached activations (default schedule: params
-        `tail`); the tail starts from the pretrained weights every time (a backbone of its own)."""
+        `tail`); the tail starts from the pretrained weights every time (a backbone of its own). The schedule's
+        `freeze_norms` keeps the normalisation layers' weights as pretrained, and its `interpolation` α returns
+        (1 − α)·start + α·trained for every trained weight (WiSE-FT; 1: the trained weights)."""
+        schedule = schedule or self.params["tail"]
         blocks = self.spec.tail_blocks
         backbone = self.spec.load_backbone().eval()  # batch-norm statistics stay frozen; only tail weights learn
         for param in backbone.parameters():
             param.requires_grad_(False)
-        for param in backbone.tail_parameters(blocks).values():
-            param.requires_grad_(True)
+        frozen = norm_parameters(backbone.clip) if schedule.get("freeze_norms", False) else set()
+        for name, param in backbone.tail_parameters(blocks).items():
+            param.requires_grad_(name not in frozen)
         retriever = Retriever(self.fusion(text), backbone, blocks)
-        return retriever, self.train(retriever, queries, schedule or self.params["tail"], desc, features,
-                                      max_batches, on_epoch)
+        start = {name: p.detach().clone() for name, p in retriever.named_parameters() if p.requires_grad}
+        history = self.train(retriever, queries, schedule, desc, features, max_batches, on_epoch)
+        interpolate(retriever, start, schedule.get("interpolation", 1.0))
+        return retriever, history
 
     def train(self, retriever: Retriever, queries: QuerySet, schedule: dict, desc: str, features=None,
               max_batches: int | None = None, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
@@ -104,4 +127,6 @@ class Experiment:
         return train_retriever(retriever, self.cache if features is None else features, queries,
                                epochs=schedule["epochs"], batch_size=schedule["batch_size"], lr=schedule["lr"],
                                weight_decay=schedule["weight_decay"], seed=schedule["seed"], desc=desc,
-                               max_batches=max_batches, device=self.device, on_epoch=on_epoch)
+                               max_batches=max_batches, device=self.device, on_epoch=on_epoch,
+                               object_weight=schedule.get("object_weight", 0.0),
+                               tower_lr_scale=schedule.get("tower_lr_scale", 1.0))

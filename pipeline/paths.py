@@ -5,6 +5,7 @@ the long stages that make them."""
 from pathlib import Path
 
 SYNTHETIC_ROOT = Path("data/synth")  # the rendered splits, one folder each
+OUT_OF_GENERATOR_ROOT = Path("data/out_of_generator")  # scenes by an outside renderer: pipeline/out_of_generator.py
 MANIFEST = Path("data/dataset.json")  # the chosen data source, validated and fingerprinted
 
 FUSION_DIR = Path("models/fusion")
@@ -27,6 +28,7 @@ SPACE = Path("dist/space")  # a Hugging Face Space (the app) beside the judge's 
 METRICS = Path("metrics")
 PARSER_METRICS = METRICS / "parser.json"
 EVAL_METRICS = METRICS / "eval.json"
+DIAGNOSIS_METRICS = METRICS / "diagnosis.json"  # by edit shape, by company, what each miss got wrong
 LEARNING_CURVE_METRICS = METRICS / "learning_curve.json"
 AUGMENTATION_METRICS = METRICS / "augmentation.json"
 SPEED_METRICS = METRICS / "speed.json"

@@ -4,11 +4,12 @@ from __future__ import annotations
 import torch
 
 
-def one_cycle(optimizer: torch.optim.Optimizer, max_lr: float, total_steps: int,
+def one_cycle(optimizer: torch.optim.Optimizer, max_lr: float | list[float], total_steps: int,
               pct_start: float) -> torch.optim.lr_scheduler.OneCycleLR:
-    """torch's OneCycleLR over `total_steps`, warming up for `pct_start` of them. A warm-up of exactly one step
-    divides by zero inside torch (10 steps at 0.1, 20 at 0.05: the schedule of a small training split), so such
-    a warm-up takes two steps instead; every other schedule is torch's own."""
+    """torch's OneCycleLR over `total_steps` (`max_lr`: one per parameter group, or one for all), warming up
+    for `pct_start` of them. A warm-up of exactly one step divides by zero inside torch (10 steps at 0.1, 20 at
+    0.05: the schedule of a small training split), so such a warm-up takes two steps instead; every other
+    schedule is torch's own."""
     if total_steps < 1:
         raise ValueError("no training steps: the training split holds no batch")
     if total_steps > 2 and abs(pct_start * total_steps - 1) < 1e-9:

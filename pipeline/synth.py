@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image, ImageFilter
 from tqdm import tqdm
 
 from pipeline.catalog import load_catalog
@@ -16,6 +17,44 @@ from pipeline.dataset import CSV_COLUMNS, DISTRACTORS_CSV, SPLITS
 from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
 from pipeline.render import STYLES, render, sprite
 from pipeline.scenes import Scene, SceneConfig, SceneSampler, held_out_pairs
+
+
+@dataclass(frozen=True)
+class PhotoVariation:
+    """How far one training photograph may stray from the renderer's own look: each image draws its blur,
+    noise, gamma and JPEG quality from these ranges, independently of its reference or target, so that no
+    rendering habit tells a scene apart."""
+
+    blur: float = 0.0  # Gaussian blur radius, pixels, drawn from [0, blur]
+    noise: float = 0.0  # pixel noise σ (0-255 scale), drawn from [0, noise]
+    gamma: float = 0.0  # gamma drawn from [1 − gamma, 1 + gamma]
+    jpeg_quality: tuple[int, int] = (92, 92)  # drawn from this range (inclusive)
+
+    def draw(self, rng: np.random.Generator) -> "Photo":
+        lo, hi = self.jpeg_quality
+        return Photo(float(rng.uniform(0, self.blur)), float(rng.uniform(0, self.noise)),
+                     float(rng.uniform(1 - self.gamma, 1 + self.gamma)), int(rng.integers(lo, hi + 1)),
+                     int(rng.integers(2**31)))
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One image's drawn photograph settings (see PhotoVariation); the default is the renderer's own look."""
+
+    blur: float = 0.0
+    noise: float = 0.0
+    gamma: float = 1.0
+    jpeg_quality: int = 92
+    seed: int = 0
+
+    def develop(self, image: Image.Image) -> Image.Image:
+        if self.blur:
+            image = image.filter(ImageFilter.GaussianBlur(self.blur))
+        if self.noise or self.gamma != 1.0:
+            pixels = np.asarray(image, np.float32) / 255
+            pixels = pixels ** self.gamma + np.random.default_rng(self.seed).normal(0, self.noise / 255, pixels.shape)
+            image = Image.fromarray(np.clip(pixels * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+        return image
 
 
 @dataclass(frozen=True)
@@ -30,6 +69,8 @@ class SynthConfig:
     scene: SceneConfig = SceneConfig()  # how many objects, how large, how they overlap, floors, lighting
     distractors: float = 0.0  # val/test database: this many distractor scenes per target, besides the targets
     workers: int = 0
+    train_scene: SceneConfig | None = None  # the training split's scenes (None: as `scene`)
+    train_photo: PhotoVariation = PhotoVariation()  # the training split's photographs
 
     @classmethod
     def from_params(cls, p: dict) -> "SynthConfig":
@@ -40,7 +81,21 @@ class SynthConfig:
                    references_per_target=tuple(p.get("references_per_target", (1, 1))),
                    held_out_pair_fraction=float(p["held_out_pair_fraction"]), style=p["style"],
                    scene=SceneConfig.from_params(p["scene"]), distractors=float(p["distractors"]),
-                   workers=int(p.get("workers", 0)))
+                   workers=int(p.get("workers", 0)), **cls._train_variation(p))
+
+    @staticmethod
+    def _train_variation(p: dict) -> dict:
+        """`data.train_variation`: scene settings that override `data.scene`, and photo ranges, for train only."""
+        variation = p.get("train_variation") or {}
+        photo = dict(variation.get("photo") or {})
+        if "jpeg_quality" in photo:
+            photo["jpeg_quality"] = tuple(photo["jpeg_quality"])
+        scene = variation.get("scene")
+        return {"train_scene": SceneConfig.from_params({**p["scene"], **scene}) if scene else None,
+                "train_photo": PhotoVariation(**photo)}
+
+    def scene_config(self, split: str) -> SceneConfig:
+        return self.train_scene if split == "train" and self.train_scene else self.scene
 
 
 def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> SceneSampler:
@@ -48,8 +103,8 @@ def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> 
     catalog = load_catalog()
     held_out = held_out_pairs(len(catalog), config.held_out_pair_fraction, config.seed)
     if split == "test":
-        return SceneSampler(catalog, rng, config.scene, required=held_out)
-    return SceneSampler(catalog, rng, config.scene, forbidden=held_out)
+        return SceneSampler(catalog, rng, config.scene_config(split), required=held_out)
+    return SceneSampler(catalog, rng, config.scene_config(split), forbidden=held_out)
 
 
 def sample_split(split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, Scene]], list[dict]]:
@@ -130,11 +185,11 @@ def scenes_table(images: dict[str, tuple[str, Scene]]) -> pd.DataFrame:
 _WORKER_FAILURE: Exception | None = None  # what a render worker's set-up raised, re-raised by its first job
 
 
-def _render_one(job: tuple[Path, Scene, int, str]) -> None:
+def _render_one(job: tuple[Path, Scene, int, str, Photo]) -> None:
     if _WORKER_FAILURE is not None:
         raise _WORKER_FAILURE
-    path, scene, size, style = job
-    render(scene, size, style).save(path, quality=92)
+    path, scene, size, style, photo = job
+    photo.develop(render(scene, size, style)).save(path, quality=photo.jpeg_quality)
 
 
 def warm_sprites(style: str) -> None:
@@ -159,7 +214,10 @@ def write_split(out: Path, split: str, config: SynthConfig) -> tuple[dict[str, t
     images, queries = sample_split(split, config)
     image_dir = out / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(image_dir / name, scene, config.image_size, config.style) for name, (_, scene) in images.items()]
+    photo_rng = np.random.default_rng([config.seed, SPLITS.index(split), 3])
+    photos = [config.train_photo.draw(photo_rng) if split == "train" else Photo() for _ in images]
+    jobs = [(image_dir / name, scene, config.image_size, config.style, photo)
+            for (name, (_, scene)), photo in zip(images.items(), photos)]
     workers = config.workers or os.cpu_count() or 1
     warm_sprites(config.style)  # here first: missing artwork stops the stage before any worker starts
     with Pool(workers, initializer=_worker_setup, initargs=(config.style,)) as pool:

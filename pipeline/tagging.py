@@ -23,6 +23,7 @@ import yaml
 from tqdm import tqdm
 
 from pipeline.catalog import load_catalog
+from pipeline.lexicon import lexicon_wording
 from pipeline.phrasing import Phrase, Wording, compose, joined, load_wording, merged_style
 from pipeline.schedule import one_cycle
 from submission_src.tagger import TAGS, ParsedQuery, QueryTagger, split_words
@@ -37,6 +38,7 @@ _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 @dataclass(frozen=True)
 class TaggerConfig:
     corpus: tuple[str, ...]  # wording files
+    lexicon: dict | None  # WordNet verb seeds (add, remove, depth) made into more templates; None: none
     dev: tuple[str, ...]  # wording files by other writers, scored while training to choose the recipe
     vocabulary: str  # YAML with open_vocabulary: nouns, adjectives
     open_vocabulary: float  # share of objects drawn from the open vocabulary instead of the catalog
@@ -59,7 +61,7 @@ class TaggerConfig:
 
     @classmethod
     def from_params(cls, p: dict) -> "TaggerConfig":
-        return cls(corpus=tuple(p["corpus"]), dev=tuple(p["dev"]), vocabulary=p["vocabulary"],
+        return cls(corpus=tuple(p["corpus"]), lexicon=p.get("lexicon"), dev=tuple(p["dev"]), vocabulary=p["vocabulary"],
                    open_vocabulary=float(p["open_vocabulary"]), adjectives=float(p["adjectives"]),
                    typo_rate=float(p["typo_rate"]), mix_styles=float(p["mix_styles"]), two_part=float(p["two_part"]),
                    validation_share=float(p["validation_share"]), steps=int(p["steps"]),
@@ -67,6 +69,13 @@ class TaggerConfig:
                    buckets=int(p["buckets"]), dim=int(p["dim"]), hidden=int(p["hidden"]), layers=int(p["layers"]),
                    dropout=float(p["dropout"]), word_dropout=float(p["word_dropout"]),
                    strip_determiners=bool(p["strip_determiners"]), seed=int(p["seed"]))
+
+    def corpus_wordings(self) -> list[Wording]:
+        """The training wordings: the corpus files, and the WordNet verbs' templates where `lexicon` is set."""
+        files = [load_wording(path) for path in self.corpus]
+        if not self.lexicon:
+            return files
+        return files + [lexicon_wording(self.lexicon["add"], self.lexicon["remove"], self.lexicon["depth"], self.seed)]
 
     def build(self, determiners: set[str] = frozenset()) -> QueryTagger:
         """An untrained tagger of this recipe's shape; `determiners`: the words its decoding keeps out of names,
@@ -280,7 +289,7 @@ def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]], log_ever
     (name -> labelled texts never trained on), every `log_every` steps, each row also given to `on_check`."""
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
-    training = [split_templates(load_wording(path), config.validation_share)[0] for path in config.corpus]
+    training = [split_templates(wording, config.validation_share)[0] for wording in config.corpus_wordings()]
     names = ObjectNames.from_file(config.vocabulary, config.open_vocabulary, config.adjectives,
                                   determiner_words(training))
     corpus = TaggingCorpus(training, names, config.typo_rate, config.mix_styles, config.two_part)
@@ -319,7 +328,7 @@ def dev_phrases(config: TaggerConfig, fills: int = 3) -> dict[str, list[Phrase]]
 
 def validation_phrases(config: TaggerConfig, count: int) -> list[Phrase]:
     """Texts of the templates held back from training (unseen templates of the training wording files)."""
-    held = [split_templates(load_wording(path), config.validation_share)[1] for path in config.corpus]
+    held = [split_templates(wording, config.validation_share)[1] for wording in config.corpus_wordings()]
     held = [w for w in held if w.families]
     names = ObjectNames.from_file(config.vocabulary, config.open_vocabulary, config.adjectives,
                                   determiner_words(held))

@@ -133,6 +133,18 @@ class Retriever(nn.Module):
     def device(self) -> torch.device:
         return self.logit_scale.device
 
+    def parameter_groups(self, lr: float, tower_lr_scale: float = 1.0) -> list[dict]:
+        """The trainable parameters for the optimiser: the retrained visual units at `lr` × `tower_lr_scale`,
+        everything else (fusion, head, temperature) at `lr`."""
+        tower = set()
+        if self.backbone is not None and self.tail_blocks:
+            head = set(self.backbone.tail_parameters(0))
+            tower = {id(p) for name, p in self.backbone.tail_parameters(self.tail_blocks).items() if name not in head}
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in trainable if id(p) not in tower], "lr": lr},
+                  {"params": [p for p in trainable if id(p) in tower], "lr": lr * tower_lr_scale}]
+        return [group for group in groups if group["params"]]
+
     def embed_images(self, cache: FeatureCache, rows: np.ndarray) -> torch.Tensor:
         if self.backbone is None:
             return cache.embeddings(rows).to(self.device, non_blocking=True)
@@ -149,12 +161,37 @@ class Retriever(nn.Module):
         return self.fuse(self.embed_images(cache, queries.reference_rows[index]), queries, index)
 
 
+def object_alignment_loss(references: torch.Tensor, targets: torch.Tensor, add: torch.Tensor, remove: torch.Tensor,
+                          logit_scale: torch.Tensor) -> torch.Tensor:
+    """Object labels from the edit alone: (A, +X -Y, B) says X is in B and not in A, Y in A and not in B. Each
+    named side is a logistic ranking of the two images by their cosine to the sum of its phrases, so the image
+    embeddings stay readable by the phrases (what Σ add − Σ remove needs) while the tail trains.
+
+    Args:
+        references, targets: [B, D] L2-normalised image embeddings of A and B.
+        add, remove: [B, D] sums of the added / removed phrases' embeddings (zeros where the edit names none).
+        logit_scale: log of the ranking's temperature inverse, shared with the contrastive loss.
+    """
+    losses = []
+    for phrases, present, absent in ((add, targets, references), (remove, references, targets)):
+        named = phrases.abs().sum(-1) > 0
+        if named.any():
+            direction = F.normalize(phrases[named].float(), dim=-1)
+            margin = ((present[named] - absent[named]) * direction).sum(-1)
+            losses.append(F.softplus(-logit_scale.exp() * margin).mean())
+    return torch.stack(losses).sum() if losses else references.new_zeros(())
+
+
 def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: int, batch_size: int, lr: float,
                     weight_decay: float, seed: int, desc: str, max_batches: int | None = None,
-                    device: str = "cpu", on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+                    device: str = "cpu", on_epoch: Callable[[dict], None] | None = None,
+                    object_weight: float = 0.0, tower_lr_scale: float = 1.0) -> list[dict]:
     """Trains in place on `device` (the cache stays in host memory; each batch moves once); `cache` is a
     FeatureCache or anything with its `embeddings`/`tail_inputs` methods. Tail inputs larger than the cache's
     memory budget are streamed: each epoch's batches are drawn window by window.
+
+    `object_weight` adds the object alignment loss (0: InfoNCE alone); `tower_lr_scale` multiplies the learning
+    rate of the retrained visual units (not the head, not the fusion).
 
     `max_batches` stops each epoch early (for timing); its history then holds the scaled full-epoch seconds.
     `on_epoch` is called with each epoch's history row as soon as it is made (a training curve).
@@ -162,8 +199,8 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
     retriever.to(device)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    params = [p for p in retriever.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    groups = retriever.parameter_groups(lr, tower_lr_scale)
+    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay)
     stream = None
     if retriever.backbone is not None and isinstance(cache, FeatureCache) and not cache.tail_resident:
         stream = tail_stream(cache, batch_size, device)
@@ -171,7 +208,7 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
     else:
         schedule = [[Window(None, reference_group_batches(queries, batch_size, rng))] for _ in range(epochs)]
     batch_counts = [sum(len(window.batches) for window in windows) for windows in schedule]
-    scheduler = one_cycle(optimizer, lr, sum(batch_counts), pct_start=0.1)
+    scheduler = one_cycle(optimizer, [group["lr"] for group in groups], sum(batch_counts), pct_start=0.1)
     history = []
     retriever.train()
     if retriever.backbone is not None:
@@ -190,6 +227,10 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
                 target = retriever.embed_images(features, queries.target_rows[index])
             loss = contrastive_loss(query.float(), target.float(), reference.float(), retriever.logit_scale,
                                     queries.target_rows[index])
+            if object_weight:
+                loss = loss + object_weight * object_alignment_loss(
+                    reference.float(), target.float(), queries.add[index].to(retriever.device),
+                    queries.remove[index].to(retriever.device), retriever.logit_scale)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -9,7 +9,8 @@ import torch
 
 from pipeline.baselines import Combiner, ImageOnly, TextOnly
 from pipeline.console import run_stage, show_logs
-from pipeline.dataset import PLAIN_TWIN, load_manifest
+from pipeline.dataset import OUT_OF_GENERATOR, PLAIN_TWIN, load_manifest
+from pipeline.diagnosis import SplitRecord, catalog_pairs, summary
 from pipeline.evaluation import embed_all, rank_queries, split_object_recall
 from pipeline.experiment import Experiment
 from pipeline.gallery import draw_gallery
@@ -17,6 +18,7 @@ from pipeline.package import SHIPPABLE
 from pipeline.paths import (
     ADAPTER,
     COMBINER,
+    DIAGNOSIS_METRICS,
     EVAL_METRICS,
     METRICS,
     PLOTS,
@@ -63,8 +65,10 @@ def main() -> None:
     manifest = load_manifest()
     QUERY_TABLES.mkdir(parents=True, exist_ok=True)
     PLOTS.mkdir(exist_ok=True)
-    metrics = {}
-    for split in [s for s in ("val", "test", PLAIN_TWIN) if s in manifest]:
+    metrics, diagnosis = {}, {}
+    held_out, object_index = catalog_pairs(experiment.params["data"]["held_out_pair_fraction"],
+                                           experiment.params["data"]["seed"])
+    for split in [s for s in ("val", "test", PLAIN_TWIN, OUT_OF_GENERATOR) if s in manifest]:
         queries = experiment.queries(split)
         names = experiment.cache.images.set_index("row").image
         detail = queries.frame[["query_image", "query_text", "target_image", "add", "remove"]].copy()
@@ -84,6 +88,9 @@ def main() -> None:
         if shippable:
             np.savez(TEST_EMBEDDINGS, **shippable)
         metrics[split]["parser_exact"] = parser_exact(detail, manifest[split].csv)
+        if record := SplitRecord.find(manifest[split]):
+            detail = record.diagnose(detail, list(methods), held_out, object_index)
+            diagnosis[split] = summary(detail, list(methods))
         if split != PLAIN_TWIN:  # the twin's images are the test split's
             metrics[split]["zero_shot_object_recall"] = split_object_recall(experiment.cache, split)
         detail.to_parquet(QUERY_TABLES / f"{split}_queries.parquet", index=False)
@@ -109,6 +116,7 @@ def main() -> None:
         print("paraphrase gap", metrics["paraphrase_gap"])
     METRICS.mkdir(exist_ok=True)
     EVAL_METRICS.write_text(json.dumps(metrics, indent=2) + "\n")
+    DIAGNOSIS_METRICS.write_text(json.dumps(diagnosis, indent=2) + "\n")
 
 
 if __name__ == "__main__":

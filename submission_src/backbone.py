@@ -244,14 +244,12 @@ class Backbone(nn.Module):
             tower = type(self.clip.visual).__name__
             raise ValueError(f"tail_blocks={tail_blocks} does not fit the vision tower {tower}: it has "
                              f"{self.tail_units} {self.split.unit}s, so K must be 0..{self.tail_units} "
-                             "(0: frozen tower, adapter only)")
+                             "(0: only the head, the recipe that trains the visual projection alone)")
 
     def tail_parameters(self, tail_blocks: int) -> dict[str, nn.Parameter]:
         """The weights the tail's output depends on (its units and the head), keyed as in the CLIP's state dict;
-        none for K = 0, a frozen tower. Found by differentiating the tail once, so every tower kind is covered."""
+        the head's alone for K = 0. Found by differentiating the tail once, so every tower kind is covered."""
         self.check_tail(tail_blocks)
-        if tail_blocks == 0:
-            return {}
         named = [(f"visual.{n}", p) for n, p in self.clip.visual.named_parameters()]
         wanted = [p.requires_grad for _, p in named]
         with torch.no_grad():

@@ -12,6 +12,7 @@ import pytest
 
 from pipeline.app import ALL, QueryTables, allowed_paths, build_app
 from pipeline.dataset import DISTRACTORS_CSV, SplitSource
+from pipeline.diagnosis import MISS_CLASSES, SplitRecord, catalog_pairs
 from pipeline.search import Database, Searcher
 from pipeline.space import write_space
 
@@ -35,7 +36,10 @@ def tables(repo, splits, tmp_path_factory):
     results = [searcher.search(database, row.query_image, row.query_text) for row in frame.itertuples()]
     table = frame.assign(add=[r.add for r in results], remove=[r.remove for r in results],
                          rank_adapter_tail=[r.target_rank for r in results],
+                         prediction_adapter_tail=[r.hits[0].name for r in results],
                          top=[[h.name for h in r.hits] for r in results])
+    held_out, index = catalog_pairs(0.15, 0)
+    table = SplitRecord.find(split).diagnose(table, ["adapter_tail"], held_out, index)
     folder = tmp_path_factory.mktemp("eval")
     table.to_parquet(folder / "test_queries.parquet", index=False)
     return folder
@@ -52,6 +56,9 @@ def test_query_browser_filters_and_shows_a_miss_side_by_side(splits, tables):
     assert (hits["rank"] == 0).all() and (misses["rank"] > 0).all()
     family = truth.family.iloc[0]
     assert (queries.filter("adapter_tail", "test", family, ALL).family == family).all()
+    by_class = [queries.filter("adapter_tail", "test", ALL, "miss", c) for c in MISS_CLASSES]
+    assert sum(len(rows) for rows in by_class) == len(misses)
+    assert all((rows.miss_adapter_tail == c).all() for rows, c in zip(by_class, MISS_CLASSES))
 
     miss = misses.index[0]
     gallery, words = queries.side_by_side("test", miss, "adapter_tail")

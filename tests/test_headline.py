@@ -4,17 +4,27 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.headline import MAX_NUMBERS, headline
-from pipeline.paths import EVAL_METRICS, HEADLINE_METRICS, PACKAGE_METRICS, PARSER_METRICS, SUBMISSION_METRICS
+from pipeline.headline import MAX_NUMBERS, SHAPES, headline
+from pipeline.paths import (
+    DIAGNOSIS_METRICS,
+    EVAL_METRICS,
+    HEADLINE_METRICS,
+    PACKAGE_METRICS,
+    PARSER_METRICS,
+    SUBMISSION_METRICS,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_headline_holds_the_shipped_methods_figures_from_the_run():
-    evaluation, package, parser, submission = (json.loads((ROOT / path).read_text()) for path in
-                                               (EVAL_METRICS, PACKAGE_METRICS, PARSER_METRICS, SUBMISSION_METRICS))
-    numbers = headline(evaluation, package, parser, submission)
+    evaluation, diagnosis, package, parser, submission = (
+        json.loads((ROOT / path).read_text())
+        for path in (EVAL_METRICS, DIAGNOSIS_METRICS, PACKAGE_METRICS, PARSER_METRICS, SUBMISSION_METRICS))
+    numbers = headline(evaluation, diagnosis, package, parser, submission)
     method = package["method"]
+    for split, shape in SHAPES.items():
+        assert numbers[f"top1_{split}_{shape}"] == diagnosis[split][method]["by_shape"][shape]["top1"]
     assert len(numbers) <= MAX_NUMBERS and all(not isinstance(v, (dict, list)) for v in numbers.values())
     assert numbers["method"] == method
     assert numbers["top1_test"] == evaluation["test"][method]["top1"]

@@ -1,7 +1,14 @@
-"""The sealed held-out wording: written by a helper session that saw neither the tagger nor the training wording;
-only the test split and its evaluation read it. Nothing may tune on it, so its bytes are pinned here."""
+"""Sealed held-out material, written by helper sessions that saw none of what it measures: the held-out wording
+(neither the tagger nor the training wording; only the test split and its evaluation read it) and the
+out-of-generator renderer (only the challenge format and the artwork). Nothing may tune on either, so their bytes
+are pinned here, and only scoring code may name the out-of-generator split."""
 import hashlib
+import re
+from pathlib import Path
 
+import pandas as pd
+
+from pipeline.out_of_generator import RENDERER, render_split
 from pipeline.phrasing import SEALED_WORDING, Wording
 
 SEALED_SHA256 = "9c1f955a4514f80d3d4db41a649322a43a7c10a22036b41d7bee3cce631ed1fa"
@@ -16,3 +23,39 @@ def test_sealed_wording_is_large_and_varied():
     wording = Wording.load(SEALED_WORDING)
     edits = [t for _, group, t in wording.templates() if group != "none"]
     assert len(edits) >= 150 and len(wording.families) >= 12
+
+
+OUT_OF_GENERATOR_SHA256 = {
+    "brief.md": "c268e04a031e8786515e9d2948c1f9204cf92c5458afe6c3fee4ea5de86cf329",
+    "render.py": "440c94c930e14d2d003f5d54b2c2c908842823392ca9ba18df61ad5781644295",
+}
+# The only project files that may name the out-of-generator split: where it is made, listed and scored.
+MAY_NAME_IT = {"pipeline/dataset.py", "pipeline/out_of_generator.py", "pipeline/paths.py", "stages/evaluate.py",
+               "stages/out_of_generator.py", "pipeline/headline.py"}
+
+
+def test_out_of_generator_renderer_and_its_brief_are_unchanged():
+    for name, digest in OUT_OF_GENERATOR_SHA256.items():
+        path = RENDERER.parent / name
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, (
+            f"{path} changed: the outside renderer is never edited (point it elsewhere from "
+            f"pipeline/out_of_generator.py, or have a new one written)")
+
+
+def test_no_training_code_names_the_out_of_generator_split():
+    root = Path(__file__).resolve().parents[1]
+    naming = {str(path.relative_to(root)) for folder in ("pipeline", "stages", "submission_src")
+              for path in (root / folder).rglob("*.py")
+              if re.search(r"OUT_OF_GENERATOR|out_of_generator", path.read_text(encoding="utf-8"))}
+    assert naming <= MAY_NAME_IT, f"only scoring may read the out-of-generator split: {sorted(naming - MAY_NAME_IT)}"
+
+
+def test_the_outside_renderer_writes_a_split_in_our_layout(tmp_path):
+    render_split(tmp_path / "oog", seed=3, references=6)
+    data = pd.read_csv(tmp_path / "oog" / "data.csv")
+    queries = pd.read_parquet(tmp_path / "oog" / "queries.parquet")
+    objects = pd.read_parquet(tmp_path / "oog" / "scenes.parquet").set_index("image").objects.map(set)
+    assert len(data) >= 12 and list(queries.query_text) == list(data.query_text)
+    for row in queries.itertuples():
+        assert objects[row.target_image] == (objects[row.query_image] - set(row.remove)) | set(row.add)
+    assert all((tmp_path / "oog" / "images" / name).is_file() for name in objects.index)

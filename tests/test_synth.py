@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording
-from pipeline.synth import CSV_COLUMNS, sample_split, write_plain_twin, write_split
+from pipeline.synth import CSV_COLUMNS, Photo, PhotoVariation, sample_split, write_plain_twin, write_split
 
 
 def test_split_has_challenge_format(small_split, small_config):
@@ -228,3 +228,30 @@ def test_a_stage_says_a_fixable_error_in_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("stage data: the artwork")
     assert "Traceback" not in done.stderr and "run make setup" in done.stderr
+
+
+def test_training_variation_changes_only_the_training_split(small_config, tmp_path):
+    varied = replace(small_config, references={"train": 4, "val": 3, "test": 3},
+                     train_scene=replace(small_config.scene, min_size=0.36, max_size=0.4),
+                     train_photo=PhotoVariation(blur=2.0, noise=6.0, gamma=0.2, jpeg_quality=(40, 60)))
+    plain = replace(varied, train_scene=None, train_photo=PhotoVariation())
+    for split in ("val", "train"):
+        write_split(tmp_path / "varied" / split, split, varied)
+        write_split(tmp_path / "plain" / split, split, plain)
+    def image_bytes(config: str, split: str) -> list[bytes]:
+        return [p.read_bytes() for p in sorted((tmp_path / config / split / "images").iterdir())]
+    assert image_bytes("varied", "val") == image_bytes("plain", "val")
+    varied_train, plain_train = image_bytes("varied", "train"), image_bytes("plain", "train")
+    assert all(a != b for a, b in zip(varied_train, plain_train))
+    sizes = pd.read_parquet(tmp_path / "varied" / "train" / "scenes.parquet")["size"].explode().astype(float)
+    assert sizes.min() >= 0.36 - 1e-6
+
+
+def test_a_photo_develops_within_its_ranges():
+    photos = [PhotoVariation(blur=1.0, noise=3.0, gamma=0.1, jpeg_quality=(50, 60)).draw(rng)
+              for rng in [np.random.default_rng(i) for i in range(50)]]
+    assert all(0 <= p.blur <= 1.0 and 0 <= p.noise <= 3.0 and 0.9 <= p.gamma <= 1.1 and 50 <= p.jpeg_quality <= 60
+               for p in photos)
+    image = Image.new("RGB", (16, 16), (120, 130, 140))
+    assert Photo().develop(image) == image
+    assert Photo(noise=3.0, gamma=1.1, seed=1).develop(image) != image

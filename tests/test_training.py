@@ -5,7 +5,14 @@ import torch.nn.functional as F
 
 from pipeline.baselines import Combiner
 from pipeline.evaluation import embed_all, rank_queries
-from pipeline.training import Retriever, contrastive_loss, reference_group_batches, train_retriever
+from pipeline.experiment import interpolate, norm_parameters
+from pipeline.training import (
+    Retriever,
+    contrastive_loss,
+    object_alignment_loss,
+    reference_group_batches,
+    train_retriever,
+)
 from submission_src.fusion import FusionAdapter
 
 
@@ -144,3 +151,44 @@ def test_a_target_two_queries_reach_is_no_negative_for_either():
                             for i, k in enumerate(keep)]).mean()
     assert torch.isclose(shared, expected, atol=1e-5)
     assert contrastive_loss(queries, targets, references, scale) > shared + 0.3  # unmasked, each copy competes
+
+
+def test_object_alignment_ranks_the_image_that_holds_the_object():
+    torch.manual_seed(0)
+    phrase = F.normalize(torch.randn(1, 8), dim=-1)
+    other = F.normalize(torch.randn(1, 8), dim=-1)
+    scale = torch.tensor(np.log(10.0))
+    holds, lacks = F.normalize(phrase + 0.1 * other, dim=-1), other
+    right = object_alignment_loss(lacks, holds, phrase, torch.zeros(1, 8), scale)  # B gained the added object
+    wrong = object_alignment_loss(holds, lacks, phrase, torch.zeros(1, 8), scale)
+    assert right < wrong
+    removed = object_alignment_loss(holds, lacks, torch.zeros(1, 8), phrase, scale)  # A held the removed one
+    assert torch.isclose(removed, right)
+    assert object_alignment_loss(holds, lacks, torch.zeros(1, 8), torch.zeros(1, 8), scale) == 0
+
+
+def test_tower_rate_scale_and_weight_interpolation(tiny_queries):
+    cache, queries, spec = tiny_queries
+    backbone = spec.load_backbone().eval()
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    for p in backbone.tail_parameters(1).values():
+        p.requires_grad_(True)
+    retriever = Retriever(FusionAdapter(cache.image_embeddings.shape[1], 16), backbone, 1)
+    head = set(backbone.tail_parameters(0))
+    tower = {id(p) for n, p in backbone.tail_parameters(1).items() if n not in head}
+    rest, units = retriever.parameter_groups(1e-3, 0.1)
+    assert {id(p) for p in units["params"]} == tower and units["lr"] == pytest.approx(1e-4) and rest["lr"] == 1e-3
+    start = {n: p.detach().clone() for n, p in retriever.named_parameters() if p.requires_grad}
+    train_retriever(retriever, cache, queries, epochs=1, batch_size=16, lr=1e-2, weight_decay=0.0, seed=0,
+                    desc="tail", object_weight=1.0, tower_lr_scale=0.1)
+    trained = {n: p.detach().clone() for n, p in retriever.named_parameters() if n in start}
+    interpolate(retriever, start, 0.25)
+    for name, param in retriever.named_parameters():
+        if name in start:
+            torch.testing.assert_close(param, 0.75 * start[name] + 0.25 * trained[name])
+
+
+def test_norm_parameters_names_every_normalisation_weight():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2), torch.nn.LayerNorm(2))
+    assert norm_parameters(model) == {"1.weight", "1.bias", "2.weight", "2.bias"}

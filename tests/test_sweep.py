@@ -1,0 +1,44 @@
+"""The sweep's table: experiments found by their git refs, their changed params and figures, and the choice
+made on val and the out-of-generator split only."""
+import json
+import subprocess
+
+import pytest
+
+from pipeline import sweep
+
+
+def _figures(val: float, test: float, oog: float) -> dict:
+    return {"val": {"adapter_tail": {"top1": val}}, "test": {"adapter_tail": {"top1": test}},
+            "out_of_generator": {"adapter_tail": {"top1": oog}}}
+
+
+def _commit(repo, params: str, figures: dict, message: str) -> str:
+    (repo / "params.yaml").write_text(params)
+    (repo / "metrics").mkdir(exist_ok=True)
+    (repo / "metrics" / "eval.json").write_text(json.dumps(figures))
+    val = {"by_shape": {"1+1": {"queries": 100, "top1": figures["val"]["adapter_tail"]["top1"]}}}
+    (repo / "metrics" / "diagnosis.json").write_text(json.dumps({"val": {"adapter_tail": val}}))
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], cwd=repo, check=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+
+
+def test_the_table_reads_each_experiment_and_never_chooses_on_test(tmp_path, monkeypatch):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    base = _commit(tmp_path, "tail:\n  lr: 0.1\n  epochs: 10\n", _figures(0.90, 0.80, 0.70), "base")
+    rows = {"better_test": ("tail:\n  lr: 0.2\n  epochs: 10\n", _figures(0.90, 0.99, 0.60)),
+            "better_oog": ("tail:\n  lr: 0.1\n  epochs: 5\n", _figures(0.895, 0.70, 0.80)),
+            "worse_val": ("tail:\n  lr: 0.3\n  epochs: 10\n", _figures(0.80, 0.99, 0.99))}
+    for name, (params, figures) in rows.items():
+        head = _commit(tmp_path, params, figures, name)
+        subprocess.run(["git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/{name}", head], cwd=tmp_path, check=True)
+        subprocess.run(["git", "reset", "-q", "--hard", base], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    sweep.main()
+    result = json.loads((tmp_path / sweep.SWEEP_METRICS).read_text())
+    assert result["chosen"] == "better_oog"  # within one val query of the best val, the best out-of-generator
+    assert result["rows"]["better_oog"]["changed"] == {"tail.epochs": 5}
+    assert result["rows"]["commit"]["changed"] == {} and result["rows"]["worse_val"]["val"] == pytest.approx(0.80)
+    table = (tmp_path / sweep.SWEEP_TABLE).read_text()
+    assert "**better_oog**" in table and "`tail.lr=0.3`" in table
