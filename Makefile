@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 FONT_PACKAGE := fonts-noto-color-emoji
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup font wordnet browser artwork demo ablations sweep pretrained test rehearse app publish
+.PHONY: setup font wordnet browser artwork demo ablations sweep docs pretrained test rehearse app publish
 
 setup: $(VENV)/.installed font wordnet browser artwork
 
@@ -52,23 +52,24 @@ artwork: $(VENV)/.installed
 # changed.
 demo: setup
 	dvc repro headline
+	$(BIN)/python -m pipeline.report
 
 # Recipes compared as DVC experiments up to `evaluate`, each row name:param=value,... against the commit's params
 # (only the stages a row changes rerun; the feature cache of every K stays keyed in cache/). The table, chosen on
-# val and the out-of-generator split: docs/sweep.md and metrics/sweep.json (pipeline/sweep.py); then the workspace
-# is the commit's again.
-SWEEP := head_only:features.tail_blocks=0,tail.lr=0.001 k1:features.tail_blocks=1 k2:features.tail_blocks=2 \
-	k4_lr1e-4:tail.lr=0.0001 k4_e5:tail.epochs=5 no_object_loss:tail.object_weight=0 \
-	wise_0.7:tail.interpolation=0.7 frozen_norms:tail.freeze_norms=true tower_lr_0.3:tail.tower_lr_scale=0.3 \
-	no_train_variation:data.train_variation.photo.blur=0,data.train_variation.photo.noise=0,data.train_variation.photo.gamma=0
+# val and the out-of-generator split: metrics/sweep.json (pipeline/sweep.py), shown in docs/results.md; then the
+# workspace is the commit's again.
+SWEEP := head_only:features.tail_blocks=0,tail.lr=0.001 k4_e5:tail.epochs=5 k2:features.tail_blocks=2 \
+	no_object_loss:tail.object_weight=0 wise_0.7:tail.interpolation=0.7 no_train_variation:data.train_variation=null \
+	frozen_norms:tail.freeze_norms=true tower_lr_0.3:tail.tower_lr_scale=0.3
 sweep: setup
 	for row in $(SWEEP); do name=$${row%%:*}; \
-	  git checkout -- params.yaml; \
+	  git checkout HEAD -- params.yaml; \
 	  dvc exp run -n $$name $$(echo $${row#*:} | tr , '\n' | sed 's/^/-S /') evaluate || exit 1; done
-	git checkout -- params.yaml dvc.lock metrics plots dvclive && dvc checkout -q
+	git checkout HEAD -- params.yaml dvc.lock metrics plots dvclive && dvc checkout -q
 	$(BIN)/python -m pipeline.sweep
+	$(BIN)/python -m pipeline.report
 
-# Remakes the checkpoints shipped in pretrained/ (the stand-in CLIP, ~45 min on 2 CPU cores; the tagger, ~8 min)
+# Remakes the checkpoints shipped in pretrained/ (the stand-in CLIP, ~70 min on 2 CPU cores; the tagger, ~8 min)
 # with their recorded recipes, even when nothing changed; commit them with dvc.lock afterwards.
 pretrained: setup
 	dvc repro --force --single-item bootstrap train_parser
@@ -77,6 +78,12 @@ pretrained: setup
 ablations: setup
 	dvc repro
 	$(BIN)/python -m benchmarks.worlds --styles noto openmoji
+	$(BIN)/python -m pipeline.report
+
+# The result tables of README.md and docs/ from metrics/*.json (pipeline/report.py); demo, ablations and sweep end
+# with it.
+docs: setup
+	$(BIN)/python -m pipeline.report
 
 test: setup
 	$(BIN)/ruff check .

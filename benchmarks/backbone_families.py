@@ -1,5 +1,5 @@
-"""Prints the README's backbone-family table: for the large member of each open_clip family, how its vision tower
-splits (units the tail can take) and the size of the submission it would make, from configs alone.
+"""Prints the backbone-family table of docs/backbones.md: for the large member of each open_clip family, how its
+vision tower splits (units the tail can take) and the size of the submission it would make, from configs alone.
 
 Every model is built on the meta device (no memory, no weights, no download); sizes count the backbone at fp16 as
 it ships, plus the tagger and adapter of params.yaml. Usage: python -m benchmarks.backbone_families

@@ -1,5 +1,5 @@
 """DVC stage `headline`: metrics/headline.json, the one file `dvc metrics show` prints (a dozen numbers; the
-detailed metrics/*.json are the stages' outputs, which the README points to)."""
+detailed metrics/*.json are the stages' outputs, which docs/results.md describes)."""
 import json
 
 from pipeline.headline import headline

@@ -172,7 +172,7 @@ def test_quick_gelu_is_kept_in_what_ships():
 @pytest.mark.parametrize("name", ["ViTamin-L-384", "ViT-L-14-336", "EVA02-L-14", "ViT-SO400M-14-SigLIP",
                                   "MobileCLIP-S1", "convnext_base"])
 def test_large_members_fit_and_split(name):
-    """Sizes from configs alone (meta device: no memory, no download); README's family table lists them."""
+    """Sizes from configs alone (meta device: no memory, no download); docs/backbones.md's family table lists them."""
     predicted = check_repo_fits(model_config(name), DEFAULT_TAGGER, 512, name)
     assert 1e8 < predicted < SIZE_LIMIT
     with torch.device("meta"):

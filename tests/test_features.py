@@ -190,7 +190,7 @@ def test_data_fingerprint_follows_the_text_table(tiny, tmp_path, monkeypatch):
     assert features.data_fingerprint() != before
 
 
-def test_readme_snippet_runs(tiny, tmp_path, monkeypatch):
+def test_docs_snippet_runs(tiny, tmp_path, monkeypatch):
     folder, spec, splits = tiny
     (tmp_path / "params.yaml").write_text(json.dumps({
         "backbone": {"model": spec.model, "pretrained": spec.pretrained}, "features": {"tail_blocks": 1}}))
@@ -200,8 +200,8 @@ def test_readme_snippet_runs(tiny, tmp_path, monkeypatch):
     Path("data/dataset.json").write_text(json.dumps({"splits": {"test": {
         "csv": test.csv, "images": test.images, "holdout": None, "fingerprint": "abc"}}}))
     _extract(spec, splits, Path("cache") / spec.key(spec.load_backbone(), data_fingerprint()))
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Inspect the cache with pandas", 1)[1]
+    docs = (ROOT / "docs" / "backbones.md").read_text()
+    section = docs.split("## Inspect the cache with pandas", 1)[1]
     snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     namespace: dict = {}
     exec(snippet, namespace)

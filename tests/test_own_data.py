@@ -1,4 +1,4 @@
-"""The README's own-data flow, as a team runs it: `data.source` set to a challenge folder of about 100 triplets
+"""The own-data flow of docs/data.md, as a team runs it: `data.source` set to a challenge folder of about 100 triplets
 (data.csv + images/; the smallest a team brings: a schedule of a few steps, a val split of a handful of queries),
 a backbone from a config and a local checkpoint, `dvc repro` from a copy of this repository to a verified
 package; then one image changed on disk, and `dvc repro` again rebuilds the features instead of reading stale

@@ -40,5 +40,5 @@ def test_the_table_reads_each_experiment_and_never_chooses_on_test(tmp_path, mon
     assert result["chosen"] == "better_oog"  # within one val query of the best val, the best out-of-generator
     assert result["rows"]["better_oog"]["changed"] == {"tail.epochs": 5}
     assert result["rows"]["commit"]["changed"] == {} and result["rows"]["worse_val"]["val"] == pytest.approx(0.80)
-    table = (tmp_path / sweep.SWEEP_TABLE).read_text()
+    table = sweep.markdown(result["rows"], result["chosen"])
     assert "**better_oog**" in table and "`tail.lr=0.3`" in table
