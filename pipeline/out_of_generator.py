@@ -42,6 +42,13 @@ def _names(cell: str) -> list[str]:
     return [name for name in cell.split("|") if name]
 
 
+def _written(names: list[str], role: str) -> list[str]:
+    """How the brief's plain wording writes each object: "a"/"an" before an added one, "the" before a removed one."""
+    if role == "remove":
+        return [f"the {name}" for name in names]
+    return [f"{'an' if name[0] in 'aeiou' else 'a'} {name}" for name in names]
+
+
 def render_split(out: Path, seed: int, references: int) -> None:
     """Runs the outside renderer into a scratch folder, then writes `out` in the splits' layout."""
     renderer = _renderer()
@@ -59,6 +66,8 @@ def render_split(out: Path, seed: int, references: int) -> None:
         shutil.move(scratch / "images", out / "images")
     data.to_csv(out / "data.csv", index=False)
     queries = data.merge(edits, on=["query_image", "target_image"], how="left", validate="one_to_one")
-    queries.assign(add=queries["add"].map(_names), remove=queries["remove"].map(_names), family="plain"
+    queries = queries.assign(add=queries["add"].map(_names), remove=queries["remove"].map(_names), family="plain")
+    queries.assign(add_written=queries["add"].map(lambda names: _written(names, "add")),
+                   remove_written=queries["remove"].map(lambda names: _written(names, "remove"))
                    ).to_parquet(out / "queries.parquet", index=False)
     scenes.assign(objects=scenes.objects.map(_names)).to_parquet(out / "scenes.parquet", index=False)

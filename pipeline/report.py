@@ -34,7 +34,9 @@ SPLITS = ("val", "test", "test_plain", "out_of_generator")
 
 
 def _number(value) -> str:
-    return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) <= 1 else f"{value:g}"  # shares and Top-1s to 3 places; sizes, seconds
+    return "" if value is None else str(value)
 
 
 def _table(header: list[str], rows: list[list]) -> str:

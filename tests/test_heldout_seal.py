@@ -29,9 +29,9 @@ OUT_OF_GENERATOR_SHA256 = {
     "brief.md": "c268e04a031e8786515e9d2948c1f9204cf92c5458afe6c3fee4ea5de86cf329",
     "render.py": "440c94c930e14d2d003f5d54b2c2c908842823392ca9ba18df61ad5781644295",
 }
-# The only project files that may name the out-of-generator split: where it is made, listed and scored.
+# The only project files that may name the out-of-generator split: where it is made, listed, scored and reported.
 MAY_NAME_IT = {"pipeline/dataset.py", "pipeline/out_of_generator.py", "pipeline/paths.py", "stages/evaluate.py",
-               "stages/out_of_generator.py", "pipeline/headline.py"}
+               "stages/out_of_generator.py", "pipeline/headline.py", "pipeline/sweep.py", "pipeline/report.py"}
 
 
 def test_out_of_generator_renderer_and_its_brief_are_unchanged():
@@ -58,4 +58,5 @@ def test_the_outside_renderer_writes_a_split_in_our_layout(tmp_path):
     assert len(data) >= 12 and list(queries.query_text) == list(data.query_text)
     for row in queries.itertuples():
         assert objects[row.target_image] == (objects[row.query_image] - set(row.remove)) | set(row.add)
+        assert all(written.lower() in row.query_text.lower() for written in [*row.add_written, *row.remove_written])
     assert all((tmp_path / "oog" / "images" / name).is_file() for name in objects.index)
