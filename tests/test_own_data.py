@@ -36,6 +36,7 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
     params["parser"].update(steps=40, buckets=4096, dim=16, hidden=16, layers=1)
     params["adapter"].update(epochs=1, hidden=16)
     params["tail"].update(epochs=1)
+    params["out_of_generator"]["references"] = 6  # scored beside the team's own val and test, whatever the source
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     triplets = pd.read_csv(challenge_folder / "data.csv")
@@ -45,7 +46,8 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
     submission = json.loads((project / SUBMISSION_METRICS).read_text())
     assert submission["problems"] == [] and submission["min_cosine"] >= 0.999
     assert submission["queries"] == len(pd.read_parquet(project / QUERY_TABLES / "test_queries.parquet")) > 0
-    assert {p.name for p in (project / QUERY_TABLES).iterdir()} == {"val_queries.parquet", "test_queries.parquet"}
+    assert {p.name for p in (project / QUERY_TABLES).iterdir()} == {"val_queries.parquet", "test_queries.parquet",
+                                                                     "out_of_generator_queries.parquet"}
     before = json.loads((project / CURRENT_CACHE).read_text())["key"]
     shipped = "pretrained/bootstrap/clip.fp16.pt"  # another backbone leaves the shipped stand-in as it was
     assert (project / shipped).read_bytes() == (ROOT / shipped).read_bytes()
