@@ -15,7 +15,6 @@ import gradio as gr
 import pandas as pd
 
 from pipeline.dataset import PLAIN_TWIN, SplitSource, load_manifest, resolve_source
-from pipeline.diagnosis import MISS_CLASSES
 from pipeline.paths import MANIFEST, QUERY_TABLES, REPO, SYNTHETIC_ROOT
 from pipeline.search import Database, Searcher, SearchError
 
@@ -58,13 +57,18 @@ class QueryTables:
         columns = {c for table in self.tables.values() for c in table.columns}
         return sorted(c.removeprefix("rank_") for c in columns if c.startswith("rank_"))
 
+    def miss_classes(self) -> list[str]:
+        """What the tables say misses got wrong (evaluate's `miss_<method>` columns, pipeline/diagnosis.py)."""
+        return sorted({value for table in self.tables.values() for column in table.columns
+                       if column.startswith("miss_") for value in table[column].unique() if value})
+
     def families(self, split: str) -> list[str]:
         table = self.tables.get(split)
         return [ALL] + (sorted(f for f in table.family.unique() if f) if table is not None else [])
 
     def filter(self, method: str, split: str, family: str, outcome: str, miss: str = ALL) -> pd.DataFrame:
         """The split's queries under the filters, with the method's rank (0: its top-1 is the target); `miss`:
-        one of MISS_CLASSES keeps the misses of that class (where the table records them)."""
+        one of `miss_classes()` keeps the misses of that class (where the table records them)."""
         table = self.tables.get(split)
         if table is None or f"rank_{method}" not in table:
             return pd.DataFrame({"query_text": [], "family": [], "rank": []})
@@ -195,7 +199,7 @@ def build_app(repo: Path = REPO, splits: dict[str, SplitSource] | None = None,
                                           (table_splits[0] if table_splits else None), label="split")
                 family = gr.Dropdown([ALL], value=ALL, label="wording family")
                 outcome = gr.Radio(list(OUTCOMES), value="miss", label="outcome")
-                miss = gr.Dropdown([ALL, *MISS_CLASSES], value=ALL, label="what the miss got wrong")
+                miss = gr.Dropdown([ALL, *queries.miss_classes()], value=ALL, label="what the miss got wrong")
             summary = gr.Markdown()
             listed = gr.Dataframe(interactive=False, label="queries (select one)", max_height=320)
             side = gr.Gallery(label="reference · prediction · target", columns=3, height=280)

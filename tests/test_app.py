@@ -56,6 +56,7 @@ def test_query_browser_filters_and_shows_a_miss_side_by_side(splits, tables):
     assert (hits["rank"] == 0).all() and (misses["rank"] > 0).all()
     family = truth.family.iloc[0]
     assert (queries.filter("adapter_tail", "test", family, ALL).family == family).all()
+    assert set(queries.miss_classes()) <= set(MISS_CLASSES) and queries.miss_classes()
     by_class = [queries.filter("adapter_tail", "test", ALL, "miss", c) for c in MISS_CLASSES]
     assert sum(len(rows) for rows in by_class) == len(misses)
     assert all((rows.miss_adapter_tail == c).all() for rows, c in zip(by_class, MISS_CLASSES))
