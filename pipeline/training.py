@@ -137,7 +137,7 @@ class Retriever(nn.Module):
         """The trainable parameters for the optimiser: the retrained visual units at `lr` × `tower_lr_scale`,
         everything else (fusion, head, temperature) at `lr`."""
         tower = set()
-        if self.backbone is not None and self.tail_blocks:
+        if self.backbone is not None and self.tail_blocks and tower_lr_scale != 1.0:
             head = set(self.backbone.tail_parameters(0))
             tower = {id(p) for name, p in self.backbone.tail_parameters(self.tail_blocks).items() if name not in head}
         trainable = [p for p in self.parameters() if p.requires_grad]
