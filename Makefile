@@ -28,7 +28,7 @@ font:
 	  echo "ERROR: could not install $(FONT_PACKAGE). Install it by hand (Debian/Ubuntu: apt-get install $(FONT_PACKAGE));"; \
 	  echo "       the synthetic scenes are drawn with Noto Color Emoji."; exit 1; }
 
-# WordNet 3.0 (Debian package wordnet-base): the tagger's training draws verbs from it (pipeline/lexicon.py).
+# WordNet 3.0 (Debian package wordnet-base): the tagger's training draws verbs from it (pipeline/data/lexicon.py).
 wordnet:
 	@if [ -f /usr/share/wordnet/data.verb ]; then exit 0; fi; \
 	echo "Installing WordNet (wordnet-base) for the tagger's training verbs"; \
@@ -45,18 +45,18 @@ browser:
 
 # The npm artists (Fluent Emoji 3D, Twemoji): pinned, checksum verified, unpacked into .artwork/ once.
 artwork: $(VENV)/.installed
-	$(BIN)/python -m pipeline.artwork
+	$(BIN)/python -m pipeline.data.artwork
 
 # The main path: data -> features -> training -> evaluate -> package -> verify -> headline. The stand-in backbone
 # and the tagger ship in pretrained/ (dvc.lock records them), so neither is retrained unless its code or params
 # changed.
 demo: setup
 	dvc repro headline
-	$(BIN)/python -m pipeline.report
+	$(BIN)/python -m pipeline.measurement.report
 
 # Recipes compared as DVC experiments up to `evaluate`, each row name:param=value,... against the commit's params
 # (only the stages a row changes rerun; the feature cache of every K stays keyed in cache/). The table, chosen on
-# val and the out-of-generator split: metrics/sweep.json (pipeline/sweep.py), shown in docs/results.md; then the
+# val and the out-of-generator split: metrics/sweep.json (pipeline/measurement/sweep.py), shown in docs/results.md; then the
 # workspace is the commit's again.
 SWEEP := head_only:features.tail_blocks=0,tail.lr=0.001 k4_e5:tail.epochs=5 k2:features.tail_blocks=2 \
 	no_object_loss:tail.object_weight=0 wise_0.7:tail.interpolation=0.7 no_train_variation:data.train_variation=null \
@@ -66,24 +66,24 @@ sweep: setup
 	  git checkout HEAD -- params.yaml; \
 	  dvc exp run -n $$name $$(echo $${row#*:} | tr , '\n' | sed 's/^/-S /') evaluate || exit 1; done
 	git checkout HEAD -- params.yaml dvc.lock metrics plots dvclive && dvc checkout -q
-	$(BIN)/python -m pipeline.sweep
-	$(BIN)/python -m pipeline.report
+	$(BIN)/python -m pipeline.measurement.sweep
+	$(BIN)/python -m pipeline.measurement.report
 
 # Remakes the checkpoints shipped in pretrained/ (the stand-in CLIP, ~70 min on 2 CPU cores; the tagger, ~8 min)
 # with their recorded recipes, even when nothing changed; commit them with dvc.lock afterwards.
 pretrained: setup
-	dvc repro --force --single-item bootstrap train_parser
+	dvc repro --force --single-item bootstrap train_tagger
 
 # Everything else too: the augmentation table, the learning curve, the cache speed, and the worlds side by side.
 ablations: setup
 	dvc repro
-	$(BIN)/python -m benchmarks.worlds --styles noto openmoji
-	$(BIN)/python -m pipeline.report
+	$(BIN)/python -m benchmarks.worlds --artists noto openmoji
+	$(BIN)/python -m pipeline.measurement.report
 
-# The result tables of README.md and docs/ from metrics/*.json (pipeline/report.py); demo, ablations and sweep end
+# The result tables of README.md and docs/ from metrics/*.json (pipeline/measurement/report.py); demo, ablations and sweep end
 # with it.
 docs: setup
-	$(BIN)/python -m pipeline.report
+	$(BIN)/python -m pipeline.measurement.report
 
 test: setup
 	$(BIN)/ruff check .
@@ -92,12 +92,12 @@ test: setup
 # The package in the judge's own environment: a clean Python 3.10 venv of dist/hf_repo/requirements.txt only (cached
 # outside the repo by the requirements' hash; the first run downloads torch), no network. After `make demo`.
 rehearse: setup
-	$(BIN)/python -m pipeline.rehearsal
+	$(BIN)/python -m pipeline.shipping.rehearsal
 
 # The app over dist/hf_repo (after `make demo`): http://127.0.0.1:7860
 app: setup
-	$(BIN)/python -m pipeline.app
+	$(BIN)/python -m pipeline.app.ui
 
 # make publish REPO_ID=user/name [DRY_RUN=1]; the token comes from HF_TOKEN.
 publish: setup
-	$(BIN)/python -m pipeline.publish --repo-id $(REPO_ID) $(if $(DRY_RUN),--dry-run)
+	$(BIN)/python -m pipeline.shipping.publish --repo-id $(REPO_ID) $(if $(DRY_RUN),--dry-run)

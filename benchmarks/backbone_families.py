@@ -6,9 +6,9 @@ it ships, plus the tagger and adapter of params.yaml. Usage: python -m benchmark
 """
 import torch
 
-from pipeline.package import SIZE_LIMIT, predicted_repo_bytes
+from pipeline.config.tagger import TaggerConfig
 from pipeline.params import load_params
-from pipeline.tagging import TaggerConfig
+from pipeline.shipping.package import SIZE_LIMIT, predicted_repo_bytes
 from submission_src.backbone import build_clip, model_config, tower_split
 
 LARGE_MEMBERS = {  # family: (its test in tests/test_backbones.py, the large member)
@@ -24,7 +24,7 @@ LARGE_MEMBERS = {  # family: (its test in tests/test_backbones.py, the large mem
 
 def main() -> None:
     params = load_params()
-    tagger = TaggerConfig.from_params(params["parser"])
+    tagger = TaggerConfig.from_params(params["tagger"])
     print("| family | large member | tail units (K ≤) | submission, fp16 | fits 4 GB | tested as |")
     print("|---|---|---|---|---|---|")
     for family, (test, name) in LARGE_MEMBERS.items():

@@ -12,9 +12,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from pipeline.dataset import load_manifest
-from pipeline.features import FeatureSpec, ImageFiles, extract, image_table, text_table
+from pipeline.config.features import FeatureSpec
+from pipeline.data.dataset import load_manifest
 from pipeline.params import load_params
+from pipeline.training.features import ImageFiles, extract, image_table, text_table
 
 
 def main() -> None:

@@ -28,17 +28,18 @@ import pandas as pd
 import torch
 
 from benchmarks.submission_throughput import build_random_repo, measure, write_images
-from pipeline.dataset import SplitSource
-from pipeline.experiment import Experiment
-from pipeline.feature_store import FeatureCache
-from pipeline.features import FeatureSpec, extract, image_table, text_table
-from pipeline.judge_repo import LoadedRepo
+from pipeline.config.features import FeatureSpec
+from pipeline.data.dataset import SplitSource
+from pipeline.measurement.timing import LiveFeatures, epoch_seconds
 from pipeline.params import load_params, resolve_device
 from pipeline.paths import SYNTHETIC_ROOT
-from pipeline.streaming import WindowStream
-from pipeline.timing import LiveFeatures, epoch_seconds
-from pipeline.training import build_query_set
-from pipeline.verify import run_like_the_judge
+from pipeline.shipping.judge_repo import LoadedRepo
+from pipeline.shipping.verify import run_like_the_judge
+from pipeline.training.batches import WindowStream
+from pipeline.training.experiment import Experiment
+from pipeline.training.feature_store import FeatureCache
+from pipeline.training.features import extract, image_table, text_table
+from pipeline.training.training import build_query_set
 from submission_src.tagger import QueryTagger
 
 TIMED_BATCHES = 4
@@ -111,7 +112,7 @@ def main() -> None:
             param.requires_grad_(False)
         cache = FeatureCache.open(tmp / "cache")
         experiment = Experiment(params, spec, backbone, cache, QueryTagger().eval())
-        queries = build_query_set(cache, split, experiment.parser, backbone)
+        queries = build_query_set(cache, split, experiment.tagger, backbone)
         live = LiveFeatures(backbone, cache.images.path.to_numpy(), spec.tail_blocks)
         cache.tail_inputs(np.arange(1))  # the one-time read of the store stays out of the timing
         epochs = {f"{name}_epoch_s_{source}": epoch_seconds(experiment, features, queries, tail, TIMED_BATCHES)

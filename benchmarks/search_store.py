@@ -1,4 +1,4 @@
-"""Prints what the stored database embeddings buy `python -m pipeline.search`, in one run.
+"""Prints what the stored database embeddings buy `python -m pipeline.app.search`, in one run.
 
 On a copy of --database (its files linked, so the real database's store is left alone) and the packaged --repo:
   - first: a query over a database never seen (every image hashed, checked and encoded, the store written);
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.app.search import DEFAULT_DATABASE, Database, Searcher
 from pipeline.paths import REPO
-from pipeline.search import DEFAULT_DATABASE, Database, Searcher
 
 
 def linked_copy(database: Path, out: Path) -> Path:

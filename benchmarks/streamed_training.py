@@ -9,9 +9,9 @@ import json
 import time
 from dataclasses import replace
 
-from pipeline.evaluation import top1
-from pipeline.experiment import Experiment
+from pipeline.measurement.evaluation import split_top1
 from pipeline.paths import EVAL_METRICS
+from pipeline.training.experiment import Experiment
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     resident = json.loads(EVAL_METRICS.read_text())
     result = {"tail_bytes": experiment.cache.tail_bytes, "budget_bytes": experiment.cache.memory_bytes,
               "train_seconds": round(time.perf_counter() - started, 1), "final_loss": round(history[-1]["loss"], 4),
-              **{f"{split}_top1_streamed": round(top1(retriever, experiment.cache, experiment.queries(split)), 4)
+              **{f"{split}_top1_streamed": round(split_top1(retriever, experiment.cache, experiment.queries(split)), 4)
                  for split in ("val", "test")},
               **{f"{split}_top1_resident": round(resident[split]["adapter_tail"]["top1"], 4)
                  for split in ("val", "test")}}

@@ -23,10 +23,11 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from pipeline.features import FeatureSpec, ImageFiles
-from pipeline.judge_repo import LoadedRepo
-from pipeline.package import Shipment, build_repo
+from pipeline.config.features import FeatureSpec
 from pipeline.paths import SYNTHETIC_ROOT
+from pipeline.shipping.judge_repo import LoadedRepo
+from pipeline.shipping.package import Shipment, build_repo
+from pipeline.training.features import ImageFiles
 from submission_src.backbone import model_config
 from submission_src.fusion import FusionAdapter
 from submission_src.tagger import QueryTagger

@@ -1,6 +1,6 @@
 """Chooses the query tagger's recipe on the development wordings only (never the sealed held-out file).
 
-Each variant is the params' `parser` recipe with some fields replaced; a tagger is trained for it and scored on
+Each variant is the params' `tagger` recipe with some fields replaced; a tagger is trained for it and scored on
 every development file: the name-alone exact rate with a template-bootstrap 95 % interval, decoded with and
 without determiner stripping (one training serves both). Appends to metrics/tagger_recipe.json.
 
@@ -15,9 +15,10 @@ from dataclasses import fields, replace
 import torch
 import yaml
 
+from pipeline.config.tagger import TaggerConfig
 from pipeline.params import load_params
 from pipeline.paths import METRICS
-from pipeline.tagging import TaggerConfig, dev_phrases, scored_phrases, train_tagger
+from pipeline.training.tagging import dev_phrases, scored_phrases, train_tagger
 
 RESULTS = METRICS / "tagger_recipe.json"
 
@@ -42,7 +43,7 @@ def main() -> None:
     parser.add_argument("--variant", action="append", required=True, help="'base' or 'field=value;field=value'")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    base = TaggerConfig.from_params(load_params()["parser"])
+    base = TaggerConfig.from_params(load_params()["tagger"])
     dev = dev_phrases(base)
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
     for spec in args.variant:

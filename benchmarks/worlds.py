@@ -1,9 +1,9 @@
-"""The benchmark's worlds side by side: for each `data.style`, the pipeline up to `evaluate` in a fresh copy of
+"""The benchmark's worlds side by side: for each `data.artist`, the pipeline up to `evaluate` in a fresh copy of
 this repository (the workspace is never touched), with the backbone and the tagger this workspace's `dvc.lock`
 names, checked out of its DVC cache, not retrained (the bootstrap never sees the splits, so every world meets the
 same backbone). Each world's test figures go to metrics/worlds.json.
 
-Usage: python -m benchmarks.worlds --styles noto openmoji [--scratch /tmp/worlds]
+Usage: python -m benchmarks.worlds --artists noto openmoji [--scratch /tmp/worlds]
 """
 import argparse
 import json
@@ -13,27 +13,27 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.data.render import WORLDS
+from pipeline.measurement.project_copy import ROOT, dvc, tracked_copy
 from pipeline.paths import EVAL_METRICS, METRICS
-from pipeline.project_copy import ROOT, dvc, tracked_copy
-from pipeline.render import WORLDS
 
 METHODS = ("arithmetic", "adapter", "adapter_tail")
 WORLDS_METRICS = METRICS / "worlds.json"  # this benchmark's own output; no stage writes it
 
 
-def run_world(style: str, scratch: Path) -> dict:
-    project = tracked_copy(scratch / style)
+def run_world(artist: str, scratch: Path) -> dict:
+    project = tracked_copy(scratch / artist)
     params = yaml.safe_load((project / "params.yaml").read_text())
-    params["data"]["style"] = style
+    params["data"]["artist"] = artist
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     started = time.time()
     for args in (("config", "--local", "cache.dir", str(ROOT / ".dvc" / "cache")), ("checkout",),
                  ("repro", "evaluate")):
         done = dvc(project, *args)
         if done.returncode != 0:
-            raise SystemExit(f"{style}: dvc {' '.join(args)} failed\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+            raise SystemExit(f"{artist}: dvc {' '.join(args)} failed\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     metrics = json.loads((project / EVAL_METRICS).read_text())
-    return {"style": style, "seconds": round(time.time() - started),
+    return {"artist": artist, "seconds": round(time.time() - started),
             "zero_shot_object_recall": metrics["test"]["zero_shot_object_recall"],
             "test_top1": {m: metrics["test"][m]["top1"] for m in METHODS},
             "val_top1": {m: metrics["val"][m]["top1"] for m in METHODS},
@@ -42,14 +42,14 @@ def run_world(style: str, scratch: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--styles", nargs="+", choices=WORLDS, required=True)
+    parser.add_argument("--artists", nargs="+", choices=WORLDS, required=True)
     parser.add_argument("--scratch", type=Path, default=None, help="where the copies go (default: a temp dir)")
     args = parser.parse_args()
     results = json.loads(WORLDS_METRICS.read_text()) if WORLDS_METRICS.is_file() else {}
     with tempfile.TemporaryDirectory() as scratch:
-        for style in args.styles:
-            results[style] = run_world(style, args.scratch or Path(scratch))
-            print(json.dumps(results[style]))
+        for artist in args.artists:
+            results[artist] = run_world(artist, args.scratch or Path(scratch))
+            print(json.dumps(results[artist]))
             WORLDS_METRICS.write_text(json.dumps(results, indent=2) + "\n")
 
 

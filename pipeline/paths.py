@@ -1,11 +1,11 @@
 """Where every artifact of the pipeline lives, named once: stages, benchmarks and tests read these; `dvc.yaml`
 lists the same paths as deps and outs (tests/test_dvc.py holds the two together). The checkpoints shipped in git
-are named in pipeline/pretrained.py and the training curves in pipeline/curves.py, so that an edit here never reruns
-the long stages that make them."""
+are named in pipeline/pretrained.py and the training curves in pipeline/training/curves.py, so that an
+edit here never reruns the long stages that make them."""
 from pathlib import Path
 
 SYNTHETIC_ROOT = Path("data/synth")  # the rendered splits, one folder each
-OUT_OF_GENERATOR_ROOT = Path("data/out_of_generator")  # scenes by an outside renderer: pipeline/out_of_generator.py
+OUT_OF_GENERATOR_ROOT = Path("data/out_of_generator")  # an outside renderer's scenes: pipeline/data/out_of_generator.py
 MANIFEST = Path("data/dataset.json")  # the chosen data source, validated and fingerprinted
 
 FUSION_DIR = Path("models/fusion")
@@ -20,13 +20,13 @@ CURRENT_CACHE = CACHE_ROOT / "current.json"  # which of them the params name
 EVAL_DIR = Path("eval")
 QUERY_TABLES = EVAL_DIR / "queries"  # one parquet per split: every query's parse and ranks
 TEST_EMBEDDINGS = EVAL_DIR / "test_embeddings.npz"  # what verify holds the packaged model's rows against
-PARSER_HELDOUT = EVAL_DIR / "parser_heldout.parquet"
+TAGGER_HELDOUT = EVAL_DIR / "tagger_heldout.parquet"
 
 REPO = Path("dist/hf_repo")  # the repo the judge runs
 SPACE = Path("dist/space")  # a Hugging Face Space (the app) beside the judge's repo, never inside it
 
 METRICS = Path("metrics")
-PARSER_METRICS = METRICS / "parser.json"
+TAGGER_METRICS = METRICS / "tagger.json"
 EVAL_METRICS = METRICS / "eval.json"
 DIAGNOSIS_METRICS = METRICS / "diagnosis.json"  # by edit shape, by company, what each miss got wrong
 LEARNING_CURVE_METRICS = METRICS / "learning_curve.json"
@@ -38,7 +38,7 @@ PREDICTED_SIZE = METRICS / "predicted_size.json"
 HEADLINE_METRICS = METRICS / "headline.json"  # the only DVC metrics file: a dozen numbers from the others
 
 PLOTS = Path("plots")
-PARSER_FAMILIES_PLOT = PLOTS / "parser_families.png"
+TAGGER_FAMILIES_PLOT = PLOTS / "tagger_families.png"
 LEARNING_CURVE_PLOT = PLOTS / "learning_curve.png"
 TAIL_FIXES_GALLERY = PLOTS / "gallery_tail_fixes.png"
 AUGMENTATION_PLOT = PLOTS / "augmentation.png"

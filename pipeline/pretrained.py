@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 PRETRAINED = Path("pretrained")
-TAGGER_DIR = PRETRAINED / "tagger"  # stage train_parser
+TAGGER_DIR = PRETRAINED / "tagger"  # stage train_tagger
 TAGGER = TAGGER_DIR / "tagger.fp16.pt"
 BOOTSTRAP_DIR = PRETRAINED / "bootstrap"  # stage bootstrap
 BOOTSTRAP_WEIGHTS = BOOTSTRAP_DIR / "clip.fp16.pt"

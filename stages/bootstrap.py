@@ -5,13 +5,14 @@ import json
 
 import torch
 
-from pipeline.artwork import ArtworkMissingError
-from pipeline.bootstrap import BootstrapConfig, HeldOutScenes, train_bootstrap
-from pipeline.catalog import load_catalog
+from pipeline.config.bootstrap import BootstrapConfig
 from pipeline.console import run_stage, show_logs
-from pipeline.curves import TrainingCurve
+from pipeline.data.artwork import ArtworkMissingError
+from pipeline.data.catalog import load_catalog
 from pipeline.params import load_params
 from pipeline.pretrained import BOOTSTRAP_DIR, BOOTSTRAP_WEIGHTS, half_state, write_checkpoint
+from pipeline.training.bootstrap import HeldOutScenes, train_bootstrap
+from pipeline.training.curves import TrainingCurve
 from submission_src.backbone import Backbone
 from submission_src.phrases import object_phrase
 
@@ -22,9 +23,7 @@ def main() -> None:
     if params["backbone"]["pretrained"] != "bootstrap":
         print(f"backbone.pretrained is {params['backbone']['pretrained']!r}: the bootstrap stand-in is not used")
         return
-    config = BootstrapConfig(**{k: v for k, v in params["bootstrap"].items() if k != "eval_every"},
-                             data_seed=params["data"]["seed"],
-                             held_out_pair_fraction=params["data"]["held_out_pair_fraction"])
+    config = BootstrapConfig.from_params(params)
     torch.manual_seed(config.seed)
     backbone = Backbone.create(params["backbone"]["model"])
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -2,13 +2,13 @@
 one training triplet drawn in every world (plots/worlds.png)."""
 import shutil
 
-from pipeline.artwork import ArtworkMissingError
 from pipeline.console import run_stage, show_logs
-from pipeline.dataset import PLAIN_TWIN, SPLITS
+from pipeline.data.artwork import ArtworkMissingError
+from pipeline.data.dataset import PLAIN_TWIN, SPLITS
+from pipeline.data.render import WORLDS, world_sheet
+from pipeline.data.synth import SynthConfig, write_plain_twin, write_split
 from pipeline.params import load_params
 from pipeline.paths import PLOTS, SYNTHETIC_ROOT, WORLDS_PLOT
-from pipeline.render import WORLDS, world_sheet
-from pipeline.synth import SynthConfig, write_plain_twin, write_split
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 import json
 import sys
 
-from pipeline.dataset import DatasetError, prepare_manifest
+from pipeline.data.dataset import DatasetError, prepare_manifest
 from pipeline.params import load_params
 from pipeline.paths import MANIFEST
 

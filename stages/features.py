@@ -8,12 +8,13 @@ import os
 
 import torch
 
+from pipeline.config.features import FeatureSpec
 from pipeline.console import run_stage, show_logs
-from pipeline.dataset import load_manifest
-from pipeline.features import FeatureSpec, data_fingerprint, extract, image_table, text_table
+from pipeline.data.dataset import load_manifest
 from pipeline.params import load_params, resolve_device
 from pipeline.paths import CACHE_ROOT, CURRENT_CACHE
 from pipeline.pretrained import CheckpointError
+from pipeline.training.features import data_fingerprint, extract, feature_key, image_table, text_table
 
 
 def main() -> None:
@@ -30,7 +31,7 @@ def main() -> None:
         torch.distributed.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     backbone = spec.load_backbone()
     backbone.check_tail(spec.tail_blocks)
-    key = spec.key(backbone, data_fingerprint())
+    key = feature_key(spec, backbone, data_fingerprint())
     splits = load_manifest()
     store = extract(backbone, spec, image_table(splits), text_table(splits), CACHE_ROOT / key,
                     chunk=params["features"]["chunk"], workers=params["features"]["decode_workers"], device=device,

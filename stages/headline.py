@@ -2,20 +2,20 @@
 detailed metrics/*.json are the stages' outputs, which docs/results.md describes)."""
 import json
 
-from pipeline.headline import headline
+from pipeline.measurement.headline import headline
 from pipeline.paths import (
     DIAGNOSIS_METRICS,
     EVAL_METRICS,
     HEADLINE_METRICS,
     PACKAGE_METRICS,
-    PARSER_METRICS,
     SUBMISSION_METRICS,
+    TAGGER_METRICS,
 )
 
 
 def main() -> None:
     numbers = headline(*(json.loads(path.read_text()) for path in (EVAL_METRICS, DIAGNOSIS_METRICS, PACKAGE_METRICS,
-                                                                    PARSER_METRICS, SUBMISSION_METRICS)))
+                                                                    TAGGER_METRICS, SUBMISSION_METRICS)))
     HEADLINE_METRICS.write_text(json.dumps(numbers, indent=2) + "\n")
     print(json.dumps(numbers, indent=2))
 

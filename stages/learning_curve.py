@@ -7,11 +7,11 @@ import json
 
 from matplotlib.figure import Figure
 
-from pipeline.augmentation import AugmentConfig
+from pipeline.config.augment import AugmentConfig
 from pipeline.console import show_logs
-from pipeline.evaluation import top1
-from pipeline.experiment import Experiment
+from pipeline.measurement.evaluation import split_top1
 from pipeline.paths import AUGMENTATION_METRICS, EVAL_METRICS, LEARNING_CURVE_METRICS, LEARNING_CURVE_PLOT
+from pipeline.training.experiment import Experiment
 
 METHODS = ("adapter", "adapter_tail")
 
@@ -44,7 +44,7 @@ def main() -> None:
                 retriever, _ = train_method(train, desc=f"{name} on {share:.0%}, {augmentation} augmentation")
                 points.append({"method": name, "augmentation": augmentation, "share": share,
                                "train_triplets": len(subset.frame), "train_pairs": len(train.frame),
-                               **{split: top1(retriever, experiment.cache, queries)
+                               **{split: split_top1(retriever, experiment.cache, queries)
                                   for split, queries in scored.items()}})
                 print(points[-1])
     points.sort(key=lambda p: (p["method"], p["augmentation"], p["share"]))

@@ -3,14 +3,14 @@ with `auto`, the one with the best val Top-1), and records the choice in metrics
 dist/space, a Hugging Face Space of the app over that repo."""
 import json
 
+from pipeline.app.space import write_space
+from pipeline.config.features import FeatureSpec
 from pipeline.console import run_stage
-from pipeline.dataset import load_manifest
-from pipeline.features import FeatureSpec
-from pipeline.package import SHIPPABLE, Shipment, build_repo
+from pipeline.data.dataset import load_manifest
 from pipeline.params import load_params
 from pipeline.paths import EVAL_METRICS, PACKAGE_METRICS, REPO, SPACE
 from pipeline.pretrained import BOOTSTRAP_METRICS, TAGGER, CheckpointError, load_checkpoint
-from pipeline.space import write_space
+from pipeline.shipping.package import SHIPPABLE, Shipment, build_repo
 
 
 def main() -> None:

@@ -13,12 +13,11 @@ import numpy as np
 import torch
 
 from pipeline.console import show_logs
-from pipeline.experiment import Experiment
-from pipeline.feature_store import row_bytes
+from pipeline.measurement.timing import TIMED_BATCHES, LiveFeatures, epoch_seconds
 from pipeline.paths import METRICS, SPEED_METRICS
-from pipeline.streaming import WindowStream
-from pipeline.timing import TIMED_BATCHES, LiveFeatures, epoch_seconds
-from pipeline.training import streamed_epochs
+from pipeline.training.batches import WindowStream, streamed_epochs
+from pipeline.training.experiment import Experiment
+from pipeline.training.feature_store import row_bytes
 
 STREAMED_SHARE = 0.25  # the budget of the streamed epoch, as a share of the tail inputs' size
 

@@ -1,13 +1,13 @@
 """DVC stage `train_fusion`: the adapter and the combiner baseline on frozen cached features."""
 import torch
 
-from pipeline.baselines import Combiner
 from pipeline.console import run_stage, show_logs
-from pipeline.curves import TrainingCurve
-from pipeline.experiment import Experiment
 from pipeline.paths import ADAPTER, COMBINER, FUSION_DIR
 from pipeline.pretrained import CheckpointError
-from pipeline.training import Retriever
+from pipeline.training.baselines import Combiner
+from pipeline.training.curves import TrainingCurve
+from pipeline.training.experiment import Experiment
+from pipeline.training.training import Retriever
 
 
 def main() -> None:

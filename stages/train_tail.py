@@ -2,10 +2,10 @@
 import torch
 
 from pipeline.console import run_stage, show_logs
-from pipeline.curves import TrainingCurve
-from pipeline.experiment import Experiment
 from pipeline.paths import ADAPTER_TAIL, TAIL_DIR
 from pipeline.pretrained import CheckpointError
+from pipeline.training.curves import TrainingCurve
+from pipeline.training.experiment import Experiment
 
 
 def main() -> None:

@@ -9,8 +9,8 @@ from pipeline.console import run_stage
 from pipeline.params import load_params
 from pipeline.paths import SUBMISSION_METRICS
 from pipeline.pretrained import CheckpointError
-from pipeline.rehearsal import rehearse
-from pipeline.verify import verify_test_split
+from pipeline.shipping.rehearsal import rehearse
+from pipeline.shipping.verify import verify_test_split
 
 ENVIRONMENTS = ("pipeline", "judge")
 

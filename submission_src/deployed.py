@@ -43,18 +43,18 @@ class DeployedModel:
     Args:
         backbone: the CLIP with its tuned tail.
         adapter: the fusion adapter.
-        parser: the query tagger.
+        tagger: the query tagger.
         device: where it runs (default: CUDA when there is a GPU, else the CPU).
         dtype: the backbone's precision (default: fp16 on CUDA, fp32 elsewhere).
     """
 
-    def __init__(self, backbone: Backbone, adapter: FusionAdapter, parser: QueryTagger, device: str | None = None,
+    def __init__(self, backbone: Backbone, adapter: FusionAdapter, tagger: QueryTagger, device: str | None = None,
                  dtype: torch.dtype | None = None):
         self.device = device or default_device()
         self.dtype = dtype or (torch.float16 if self.device.startswith("cuda") else torch.float32)
         self.backbone = backbone.to(self.device, self.dtype).eval()
         self.adapter = adapter.to(self.device).eval()
-        self.parser = parser.to(self.device)
+        self.tagger = tagger.to(self.device)
         self.dim = adapter.config["dim"]
         self.pixels = PixelPipeline(backbone.preprocess, self.device, self.dtype)
         self.image_batches, self.text_batches = AdaptiveBatches(256), AdaptiveBatches(512)
@@ -67,5 +67,5 @@ class DeployedModel:
         tokenizer_dir = Path(path).parent / shipped["tokenizer_dir"] if shipped["tokenizer_dir"] else None
         backbone = Backbone.from_config(shipped["config"], tokenizer_dir)
         backbone.clip.load_state_dict(shipped["state_dict"])
-        return cls(backbone, FusionAdapter.from_saved(saved["adapter"]), QueryTagger.from_saved(saved["parser"]),
+        return cls(backbone, FusionAdapter.from_saved(saved["adapter"]), QueryTagger.from_saved(saved["tagger"]),
                    device, dtype)

@@ -185,7 +185,7 @@ def encode_queries(df: pd.DataFrame, model: DeployedModel) -> np.ndarray:
     _warn_rows("text that is not a string", [i for i, t in enumerate(texts) if not isinstance(t, str)], len(df))
     images = _encode_images(names, model).to(model.device)
     clean = [t if isinstance(t, str) else "" for t in texts]
-    parsed = model.parser.parse(clean)
+    parsed = model.tagger.parse(clean)
     encode_text = lambda batch: model.backbone.encode_text(batch).float()  # noqa: E731
     add, remove = phrase_sums(parsed, lambda phrases: torch.cat(model.text_batches(encode_text, phrases)),
                               model.dim, model.device)

@@ -1,7 +1,7 @@
 """`weights.pth`, the one file of trained parts the judge loads: its layout, its version, writing and reading it.
 
-Layout (format 3): `backbone` (open_clip's resolved config, the tokenizer folder beside the file or None, and the
-CLIP's state dict in fp16 with the tuned tail), `adapter` and `parser` (each module's `saved()`: config and state
+Layout (format 4): `backbone` (open_clip's resolved config, the tokenizer folder beside the file or None, and the
+CLIP's state dict in fp16 with the tuned tail), `adapter` and `tagger` (each module's `saved()`: config and state
 dict), `method` and `tail_blocks`. Only tensors, strings and numbers: it loads with `weights_only=True`.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-FORMAT = 3  # 3: adapter and parser as their modules' saved() dicts; 2 read the adapter's sizes from its weights
+FORMAT = 4  # 4: the tagger under `tagger` (3: `parser`); 3: adapter and tagger as saved() dicts
 WEIGHTS_NAME = "weights.pth"
 
 
@@ -24,13 +24,13 @@ def half_floats(state: dict) -> dict:
 
 
 def save_weights(path: Path, *, backbone_config: dict, backbone_state: dict, tokenizer_dir: str | None,
-                 adapter: dict, parser: dict, method: str, tail_blocks: int) -> None:
-    """Writes the file. `adapter`, `parser`: FusionAdapter.saved() and QueryTagger.saved(); the backbone's
+                 adapter: dict, tagger: dict, method: str, tail_blocks: int) -> None:
+    """Writes the file. `adapter`, `tagger`: FusionAdapter.saved() and QueryTagger.saved(); the backbone's
     floating-point weights are stored in fp16, what the judge's GPU runs anyway (half the bytes of the 4 GB)."""
     torch.save({"format": FORMAT,
                 "backbone": {"config": backbone_config, "tokenizer_dir": tokenizer_dir,
                              "state_dict": half_floats(backbone_state)},
-                "adapter": adapter, "parser": parser, "method": method, "tail_blocks": tail_blocks}, path)
+                "adapter": adapter, "tagger": tagger, "method": method, "tail_blocks": tail_blocks}, path)
 
 
 def load_weights(path: Path) -> dict:

@@ -4,13 +4,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from pipeline.dataset import SplitSource
-from pipeline.feature_store import FeatureCache
-from pipeline.features import FeatureSpec, extract, image_table, text_table
-from pipeline.package import Shipment, build_repo
+from pipeline.config.features import FeatureSpec
+from pipeline.data.dataset import SplitSource
+from pipeline.data.synth import SynthConfig, write_split
 from pipeline.params import load_params
-from pipeline.synth import SynthConfig, write_split
-from pipeline.training import build_query_set
+from pipeline.shipping.package import Shipment, build_repo
+from pipeline.training.feature_store import FeatureCache
+from pipeline.training.features import extract, image_table, text_table
+from pipeline.training.training import build_query_set
 from submission_src.fusion import FusionAdapter
 
 
@@ -22,7 +23,7 @@ def default_synth_config() -> SynthConfig:
 @pytest.fixture(scope="session")
 def small_config() -> SynthConfig:
     return SynthConfig(seed=3, image_size=96, references={"train": 24, "val": 6, "test": 24},
-                       edits_per_reference=(2, 3), held_out_pair_fraction=0.15, style="fluent3d",
+                       edits_per_reference=(2, 3), held_out_pair_fraction=0.15, artist="fluent3d",
                        references_per_target=(1, 2), workers=2)
 
 
@@ -57,16 +58,16 @@ def tiny(tmp_path_factory, small_split):
 @pytest.fixture(scope="session")
 def tagger_config():
     """The params' tagger recipe, shrunk to train in seconds (quality is measured by the pipeline, not here)."""
-    from pipeline.tagging import TaggerConfig
+    from pipeline.training.tagging import TaggerConfig
 
-    config = TaggerConfig.from_params(load_params()["parser"])
+    config = TaggerConfig.from_params(load_params()["tagger"])
     return replace(config, steps=400, batch_size=32, buckets=1 << 14, dim=32, hidden=64, layers=1)
 
 
 @pytest.fixture(scope="session")
 def trained_tagger(tagger_config, tmp_path_factory):
     """(tagger, path of its saved file), trained on the training wording files."""
-    from pipeline.tagging import train_tagger, validation_phrases
+    from pipeline.training.tagging import train_tagger, validation_phrases
 
     tagger, _ = train_tagger(tagger_config, {"val": validation_phrases(tagger_config, 50)},
                              log_every=tagger_config.steps)

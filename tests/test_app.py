@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.app import ALL, QueryTables, allowed_paths, build_app
-from pipeline.dataset import DISTRACTORS_CSV, SplitSource
-from pipeline.diagnosis import MISS_CLASSES, SplitRecord, catalog_pairs
-from pipeline.search import Database, Searcher
-from pipeline.space import write_space
+from pipeline.app.search import Database, Searcher
+from pipeline.app.space import write_space
+from pipeline.app.ui import ALL, QueryTables, allowed_paths, build_app
+from pipeline.data.dataset import DISTRACTORS_CSV, SplitSource
+from pipeline.measurement.diagnosis import MISS_CLASSES, SplitRecord, catalog_pairs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 QUERY = "add a cat and remove the dog"
@@ -124,7 +124,7 @@ def test_space_is_written_beside_the_repo_and_runs_on_its_own(repo, splits, tmp_
 
     # A process that sees the Space alone (no project on its path): the app builds, a search runs.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"CIR_MODEL": str(repo)}
-    probe = ("import app, gradio; from pipeline import search; assert search.__file__.startswith(str(app.HERE))\n"
+    probe = ("import app, gradio; from pipeline.app import search; assert search.__file__.startswith(str(app.HERE))\n"
              "assert isinstance(app.build_app(app.model_folder(), {'examples': app.EXAMPLES}), gradio.Blocks)\n"
              "raise SystemExit(search.main(['--repo', str(app.model_folder()), '--database', 'examples', '--row', "
              "'0']))")

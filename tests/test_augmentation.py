@@ -8,14 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.augmentation import AugmentConfig, Edit, EditGraph, augment_queries
+from pipeline.config.augment import AugmentConfig
+from pipeline.data.phrasing import PLAIN_WORDING, Wording
+from pipeline.data.synth import sample_split
 from pipeline.params import load_params
-from pipeline.phrasing import PLAIN_WORDING, Wording
-from pipeline.synth import sample_split
-from pipeline.training import Retriever, train_retriever
+from pipeline.training.augmentation import Edit, EditGraph, augment_queries
+from pipeline.training.training import Retriever, train_retriever
 from submission_src.fusion import FusionAdapter
 
-CORPUS = load_params()["parser"]["corpus"]
+CORPUS = load_params()["tagger"]["corpus"]
 
 
 @pytest.fixture(scope="module")

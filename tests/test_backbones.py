@@ -10,11 +10,12 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from pipeline.dataset import SplitSource
-from pipeline.evaluation import embed_all
-from pipeline.feature_store import FeatureCache
-from pipeline.features import FeatureSpec, extract, image_table, text_table
-from pipeline.package import (
+from pipeline.config.features import FeatureSpec
+from pipeline.config.tagger import TaggerConfig
+from pipeline.data.dataset import SplitSource
+from pipeline.measurement.evaluation import embed_all
+from pipeline.params import load_params
+from pipeline.shipping.package import (
     SIZE_LIMIT,
     TOKENIZER_ALLOWANCE,
     TOKENIZER_DIR,
@@ -24,10 +25,10 @@ from pipeline.package import (
     extra_requirements,
     predicted_repo_bytes,
 )
-from pipeline.params import load_params
-from pipeline.tagging import TaggerConfig
-from pipeline.training import Retriever, build_query_set
-from pipeline.verify import MIN_COSINE, min_row_cosine, run_like_the_judge
+from pipeline.shipping.verify import MIN_COSINE, min_row_cosine, run_like_the_judge
+from pipeline.training.feature_store import FeatureCache
+from pipeline.training.features import extract, image_table, text_table
+from pipeline.training.training import Retriever, build_query_set
 from submission_src.backbone import Backbone, build_clip, model_config, resolve_config
 from submission_src.fusion import FusionAdapter
 
@@ -59,7 +60,7 @@ FAMILIES = {
                "vision_cfg": timm_tower("vit_tiny_patch16_224", 224, pool="map", proj="none")},
 }
 HF_TOKENIZER = {"siglip"}  # families whose text tower reads a Hugging Face tokenizer
-DEFAULT_TAGGER = TaggerConfig.from_params(load_params()["parser"])
+DEFAULT_TAGGER = TaggerConfig.from_params(load_params()["tagger"])
 
 
 def tiny_hf_tokenizer(folder, texts: list[str]) -> str:

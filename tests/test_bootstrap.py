@@ -2,8 +2,9 @@ import math
 
 import torch
 
-from pipeline.bootstrap import BootstrapConfig, SceneStream, multi_positive_loss, object_recall_at_k, train_bootstrap
-from pipeline.catalog import load_catalog
+from pipeline.config.bootstrap import BootstrapConfig
+from pipeline.data.catalog import load_catalog
+from pipeline.training.bootstrap import SceneStream, multi_positive_loss, object_recall_at_k, train_bootstrap
 from submission_src.backbone import Backbone
 from submission_src.phrases import object_phrase
 

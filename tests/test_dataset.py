@@ -3,7 +3,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from pipeline.dataset import DatasetError, prepare_manifest, resolve_source, split_bucket, validate_folder
+from pipeline.data.dataset import DatasetError, prepare_manifest, resolve_source, split_bucket, validate_folder
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from pipeline.dataset import SplitSource
-from pipeline.diagnosis import (
+from pipeline.data.dataset import SplitSource
+from pipeline.measurement.diagnosis import (
     BOTH,
     EXTRA_OBJECT,
     KEEPS_REMOVED,

@@ -62,9 +62,9 @@ def test_an_import_added_without_its_dep_is_named(tmp_path):
         (shutil.copytree if (ROOT / part).is_dir() else shutil.copy2)(ROOT / part, tmp_path / part)
     assert missing_deps(tmp_path) == {}
     entry = tmp_path / "stages" / "dataset.py"
-    entry.write_text("from pipeline.gallery import draw_gallery\n" + entry.read_text())
+    entry.write_text("from pipeline.measurement.gallery import draw_gallery\n" + entry.read_text())
     # gallery.py itself imports the judge's image loader, so both are named
-    assert missing_deps(tmp_path) == {"dataset": ["pipeline/gallery.py", "submission_src/images.py"]}
+    assert missing_deps(tmp_path) == {"dataset": ["pipeline/measurement/gallery.py", "submission_src/images.py"]}
 
 
 def test_the_tagger_is_no_dependency_of_the_backbone_stages():
@@ -75,13 +75,21 @@ def test_the_tagger_is_no_dependency_of_the_backbone_stages():
         assert "submission_src/tagger.py" not in stage_closure(f"stages.{stage}", ROOT), stage
 
 
+def test_shipping_stages_depend_on_configuration_not_on_training_code():
+    """An edit to how the tagger or the tail trains reruns training, never size_check, package or verify: they read
+    the configurations (pipeline/config/) and the trained files."""
+    for stage in ("size_check", "package", "verify"):
+        assert not [f for f in stage_closure(f"stages.{stage}", ROOT)
+                    if f.startswith(("pipeline/training/", "pipeline/measurement/"))], stage
+
+
 def test_the_bootstrap_never_sees_the_challenge_splits():
     """The backbone stands in for a web-pretrained one: it reads no split and no code that makes them, so every
-    world (data.style) meets the same backbone."""
+    world (data.artist) meets the same backbone."""
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["bootstrap"]
     assert not [d for d in stage["deps"] if str(d).startswith("data")]
-    assert not {"pipeline/synth.py", "pipeline/dataset.py"} & stage_closure("stages.bootstrap", ROOT)
-    assert not [p for p in stage["params"] if p == "data" or p in ("data.style", "data.scene", "data.references")]
+    assert not {"pipeline/data/synth.py", "pipeline/data/dataset.py"} & stage_closure("stages.bootstrap", ROOT)
+    assert not [p for p in stage["params"] if p == "data" or p in ("data.artist", "data.scene", "data.references")]
 
 
 def dvc_outputs(root: Path) -> list[str]:
@@ -94,12 +102,13 @@ def dvc_outputs(root: Path) -> list[str]:
 def test_every_artifact_path_is_a_stage_output():
     """pipeline/paths.py and dvc.yaml name the same artifacts: each path there is a stage's output, lies inside
     one, or is the folder of some."""
-    from pipeline import curves, paths, pretrained
+    from pipeline import paths, pretrained
+    from pipeline.training import curves
 
     outputs = dvc_outputs(ROOT)
     named = [value for module in (paths, pretrained) for value in vars(module).values() if isinstance(value, Path)]
     named = [path for path in named if path != pretrained.PRETRAINED]  # the folder of two stages' outputs
     named += [paths.gallery_plot(split) for split in ("val", "test")]
-    named += [curves.live(model) for model in ("parser", "bootstrap", "adapter", "combiner", "adapter_tail")]
+    named += [curves.live(model) for model in ("tagger", "bootstrap", "adapter", "combiner", "adapter_tail")]
     for path in map(str, named):
         assert any(path == out or path.startswith(out + "/") or out.startswith(path + "/") for out in outputs), path

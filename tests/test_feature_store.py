@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline.feature_store import STORE_NAME, FeatureCache, StoreWriter
-from pipeline.features import encode_images
+from pipeline.training.feature_store import STORE_NAME, FeatureCache, StoreWriter
+from pipeline.training.features import encode_images
 
 IMAGES, TEXTS, DIM, SHAPE = 10, 3, 4, (2, 3)
 

@@ -14,8 +14,9 @@ import pandas as pd
 import torch
 import zarr
 
-from pipeline.feature_store import STORE_NAME
-from pipeline.features import FeatureSpec, data_fingerprint, extract, image_table, text_table
+from pipeline.config.features import FeatureSpec
+from pipeline.training.feature_store import STORE_NAME
+from pipeline.training.features import data_fingerprint, extract, feature_key, image_table, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,8 +77,8 @@ def test_rows_follow_reference_groups(tiny):
 
 KILLABLE = textwrap.dedent("""
     import sys, time, torch
-    from pipeline.dataset import SplitSource
-    from pipeline.features import FeatureSpec, extract, image_table, text_table
+    from pipeline.data.dataset import SplitSource
+    from pipeline.training.features import FeatureSpec, extract, image_table, text_table
     model, weights, csv, images_dir, out = sys.argv[1:]
     spec = FeatureSpec(model, weights, tail_blocks=1)
     backbone = spec.load_backbone()
@@ -115,8 +116,8 @@ def test_resume_after_sigkill_equals_a_clean_run(tiny, tmp_path, small_split):
 RANK = textwrap.dedent("""
     import sys, torch
     from pathlib import Path
-    from pipeline.dataset import SplitSource
-    from pipeline.features import FeatureSpec, extract, image_table, text_table
+    from pipeline.data.dataset import SplitSource
+    from pipeline.training.features import FeatureSpec, extract, image_table, text_table
     rank, world, rendezvous, model, weights, csv, images_dir, out, fail_after = sys.argv[1:]
     from datetime import timedelta
     torch.distributed.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=int(rank),
@@ -164,19 +165,19 @@ def test_two_gloo_ranks_equal_one_process_and_resume_after_a_rank_dies(tiny, tmp
 def test_key_isolates_backbones(tiny, tmp_path):
     folder, spec, _ = tiny
     backbone = spec.load_backbone()
-    assert spec.key(backbone) == FeatureSpec(spec.model, spec.pretrained, 1).key(backbone)
-    assert spec.key(backbone) != FeatureSpec(spec.model, spec.pretrained, 2).key(backbone)
+    assert feature_key(spec, backbone) == feature_key(FeatureSpec(spec.model, spec.pretrained, 1), backbone)
+    assert feature_key(spec, backbone) != feature_key(FeatureSpec(spec.model, spec.pretrained, 2), backbone)
     other = tmp_path / "other.pt"
     state = backbone.clip.state_dict()
     state["logit_scale"] = state["logit_scale"] + 1
     torch.save(state, other)
-    assert spec.key(backbone) != FeatureSpec(spec.model, str(other), 1).key(backbone)
-    assert spec.key(backbone, data="fingerprint A") != spec.key(backbone, data="fingerprint B")
+    assert feature_key(spec, backbone) != feature_key(FeatureSpec(spec.model, str(other), 1), backbone)
+    assert feature_key(spec, backbone, data="fingerprint A") != feature_key(spec, backbone, data="fingerprint B")
 
 
 def test_data_fingerprint_follows_the_text_table(tiny, tmp_path, monkeypatch):
     """The object phrases come from the catalog, not the data: a changed catalog is other features too."""
-    import pipeline.features as features
+    import pipeline.training.features as features
 
     _, _, splits = tiny
     test = splits["test"]
@@ -199,7 +200,7 @@ def test_docs_snippet_runs(tiny, tmp_path, monkeypatch):
     test = splits["test"]
     Path("data/dataset.json").write_text(json.dumps({"splits": {"test": {
         "csv": test.csv, "images": test.images, "holdout": None, "fingerprint": "abc"}}}))
-    _extract(spec, splits, Path("cache") / spec.key(spec.load_backbone(), data_fingerprint()))
+    _extract(spec, splits, Path("cache") / feature_key(spec, spec.load_backbone(), data_fingerprint()))
     docs = (ROOT / "docs" / "backbones.md").read_text()
     section = docs.split("## Inspect the cache with pandas", 1)[1]
     snippet = re.search(r"```python\n(.*?)```", section, re.S).group(1)

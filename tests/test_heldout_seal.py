@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.out_of_generator import RENDERER, render_split
-from pipeline.phrasing import SEALED_WORDING, Wording
+from pipeline.data.out_of_generator import RENDERER, render_split
+from pipeline.data.phrasing import SEALED_WORDING, Wording
 
 SEALED_SHA256 = "9c1f955a4514f80d3d4db41a649322a43a7c10a22036b41d7bee3cce631ed1fa"
 
@@ -30,8 +30,9 @@ OUT_OF_GENERATOR_SHA256 = {
     "render.py": "440c94c930e14d2d003f5d54b2c2c908842823392ca9ba18df61ad5781644295",
 }
 # The only project files that may name the out-of-generator split: where it is made, listed, scored and reported.
-MAY_NAME_IT = {"pipeline/dataset.py", "pipeline/out_of_generator.py", "pipeline/paths.py", "stages/evaluate.py",
-               "stages/out_of_generator.py", "pipeline/headline.py", "pipeline/sweep.py", "pipeline/report.py"}
+MAY_NAME_IT = {"pipeline/data/dataset.py", "pipeline/data/out_of_generator.py", "pipeline/paths.py",
+               "pipeline/measurement/evaluation.py", "stages/out_of_generator.py", "pipeline/measurement/headline.py",
+               "pipeline/measurement/sweep.py", "pipeline/measurement/report.py"}
 
 
 def test_out_of_generator_renderer_and_its_brief_are_unchanged():
@@ -39,7 +40,7 @@ def test_out_of_generator_renderer_and_its_brief_are_unchanged():
         path = RENDERER.parent / name
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, (
             f"{path} changed: the outside renderer is never edited (point it elsewhere from "
-            f"pipeline/out_of_generator.py, or have a new one written)")
+            f"pipeline/data/out_of_generator.py, or have a new one written)")
 
 
 def test_no_training_code_names_the_out_of_generator_split():

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from pipeline.judge_repo import LoadedRepo
-from pipeline.verify import LAYOUTS, layout_agreement, run_like_the_judge
+from pipeline.shipping.judge_repo import LoadedRepo
+from pipeline.shipping.verify import LAYOUTS, layout_agreement, run_like_the_judge
 
 
 @pytest.fixture(scope="module")

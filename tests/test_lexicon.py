@@ -1,8 +1,8 @@
 """WordNet verbs made into tagger templates, on a miniature WordNet in WordNet's own file format."""
 import pytest
 
-from pipeline.lexicon import LexiconMissingError, lexicon_wording, verb_graph, verbs
-from pipeline.phrasing import template_slots
+from pipeline.data.lexicon import LexiconMissingError, lexicon_wording, verb_graph, verbs
+from pipeline.data.phrasing import template_slots
 
 DATA = """  1 This software and database is being provided to you, the LICENSEE, by Princeton University
 00000001 35 v 02 remove 0 take_away 0 002 ~ 00000002 v 0000 ~ 00000004 v 0000 01 + 08 00 | take something away

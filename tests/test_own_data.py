@@ -1,8 +1,8 @@
 """The own-data flow of docs/data.md, as a team runs it: `data.source` set to a challenge folder of about 100 triplets
 (data.csv + images/; the smallest a team brings: a schedule of a few steps, a val split of a handful of queries),
-a backbone from a config and a local checkpoint, `dvc repro` from a copy of this repository to a verified
-package; then one image changed on disk, and `dvc repro` again rebuilds the features instead of reading stale
-ones."""
+a backbone from a config and a local checkpoint, `make demo`'s `dvc repro headline` from a copy of this repository
+to a verified package; then one image changed on disk, and `dvc repro features` rebuilds the features instead of
+reading stale ones. (`make ablations` adds only the analysis stages: augmentation, learning curve, speed.)"""
 import json
 from dataclasses import replace
 
@@ -11,15 +11,15 @@ import pytest
 import yaml
 from PIL import Image
 
-from pipeline.feature_store import STORE_NAME
+from pipeline.measurement.project_copy import ROOT, dvc, tracked_copy
 from pipeline.paths import CACHE_ROOT, CURRENT_CACHE, QUERY_TABLES, SUBMISSION_METRICS
-from pipeline.project_copy import ROOT, dvc, tracked_copy
+from pipeline.training.feature_store import STORE_NAME
 
 
 @pytest.fixture(scope="module")
 def challenge_folder(tmp_path_factory, small_config):
     """One folder in the challenge's shape (the dataset stage splits it 80/10/10 by reference image)."""
-    from pipeline.synth import write_split
+    from pipeline.data.synth import write_split
 
     folder = tmp_path_factory.mktemp("challenge")
     write_split(folder, "train", replace(small_config, references={"train": 28, "val": 0, "test": 0}))
@@ -33,7 +33,7 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
     params["data"].update(source=str(challenge_folder), references={"train": 4, "val": 2, "test": 2})
     params["backbone"].update(model=spec.model, pretrained=spec.pretrained)
     params["features"]["tail_blocks"] = 1  # the tiny ViT has two blocks
-    params["parser"].update(steps=40, buckets=4096, dim=16, hidden=16, layers=1)
+    params["tagger"].update(steps=40, buckets=4096, dim=16, hidden=16, layers=1)
     params["adapter"].update(epochs=1, hidden=16)
     params["tail"].update(epochs=1)
     params["out_of_generator"]["references"] = 6  # scored beside the team's own val and test, whatever the source
@@ -41,7 +41,7 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
 
     triplets = pd.read_csv(challenge_folder / "data.csv")
     assert 90 <= len(triplets) <= 130 and triplets.target_image.duplicated().any()  # shared targets too
-    first = dvc(project, "repro")
+    first = dvc(project, "repro", "headline")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     submission = json.loads((project / SUBMISSION_METRICS).read_text())
     assert submission["problems"] == [] and submission["min_cosine"] >= 0.999
@@ -57,7 +57,7 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
         changed = image.convert("RGB")
     changed.putpixel((0, 0), (255, 0, 255))  # one pixel of one image: other data
     changed.save(path)
-    second = dvc(project, "repro")
+    second = dvc(project, "repro", "features")
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     after = json.loads((project / CURRENT_CACHE).read_text())["key"]
     assert after != before and (project / CACHE_ROOT / after / STORE_NAME).is_dir()

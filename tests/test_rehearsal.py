@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.rehearsal import (
+from pipeline.shipping.rehearsal import (
     INSTALL_RECORD,
     SOCKET_FALLBACK,
     JudgeEnvironment,
@@ -136,8 +136,8 @@ def test_the_venv_is_cached_by_its_requirements(tmp_path):
 
 
 def test_the_card_gains_the_rehearsal_line_only_for_the_files_rehearsed(tmp_path):
-    from pipeline.publish import card_with_rehearsal
-    from pipeline.rehearsal import repo_fingerprint
+    from pipeline.shipping.publish import card_with_rehearsal
+    from pipeline.shipping.rehearsal import repo_fingerprint
 
     repo = fake_repo(tmp_path / "repo", "numpy==2.2.6\n")
     (repo / "README.md").write_text("# a model\n")

@@ -1,32 +1,32 @@
-"""The artists' sprites and how a scene is drawn: every catalog object in every style, placed inside the image,
+"""The artists' sprites and how a scene is drawn: every catalog object in every artist, placed inside the image,
 and a missing or broken asset named in the error."""
 import numpy as np
 import pytest
 from PIL import Image
 
-import pipeline.artwork as artwork
-import pipeline.render as render_module
-from pipeline.artwork import FLUENT_3D, ArtworkMissingError, NpmArtwork
-from pipeline.catalog import load_catalog
-from pipeline.render import STYLES, render, sprite
-from pipeline.scenes import Placement, Scene
+import pipeline.data.artwork as artwork
+import pipeline.data.render as render_module
+from pipeline.data.artwork import FLUENT_3D, ArtworkMissingError, NpmArtwork
+from pipeline.data.catalog import load_catalog
+from pipeline.data.render import ARTISTS, render, sprite
+from pipeline.data.scenes import Placement, Scene
 
 
-@pytest.mark.parametrize("style", STYLES)
-def test_every_catalog_object_has_a_sprite(style):
+@pytest.mark.parametrize("artist", ARTISTS)
+def test_every_catalog_object_has_a_sprite(artist):
     for obj in load_catalog():
-        glyph = sprite(obj.name, style)
+        glyph = sprite(obj.name, artist)
         assert glyph.mode == "RGBA" and min(glyph.size) > 10, obj.name
         assert np.asarray(glyph)[..., 3].max() == 255, obj.name  # cropped to visible pixels
 
 
-@pytest.mark.parametrize("style", STYLES)
-def test_an_object_is_drawn_where_its_placement_says(style):
+@pytest.mark.parametrize("artist", ARTISTS)
+def test_an_object_is_drawn_where_its_placement_says(artist):
     size = 256
     placed = Placement(load_catalog()[5].name, x=0.3, y=0.7, size=0.25, angle=0.0)
     empty, scene = Scene((200, 200, 200), ()), Scene((200, 200, 200), (placed,))
-    changed = np.abs(np.asarray(render(scene, size, style), np.float32)
-                     - np.asarray(render(empty, size, style), np.float32)).max(axis=2) > 12
+    changed = np.abs(np.asarray(render(scene, size, artist), np.float32)
+                     - np.asarray(render(empty, size, artist), np.float32)).max(axis=2) > 12
     rows, cols = np.nonzero(changed)
     # the sprite and its shadow, within the placement's box (plus the shadow's reach below it)
     half = placed.size * size / 2
@@ -36,7 +36,7 @@ def test_an_object_is_drawn_where_its_placement_says(style):
 
 
 def test_a_sampled_scene_stays_inside_the_image(default_synth_config):
-    from pipeline.synth import sample_split
+    from pipeline.data.synth import sample_split
 
     images, _ = sample_split("val", default_synth_config)
     for _, scene in images.values():
@@ -88,7 +88,7 @@ def test_a_package_whose_bytes_differ_from_the_pin_is_not_unpacked(tmp_path, mon
 
 
 def test_fluent3d_scenes_are_512_pixels_with_a_grey_floor(default_synth_config):
-    assert default_synth_config.style == "fluent3d" and default_synth_config.image_size == 512
+    assert default_synth_config.artist == "fluent3d" and default_synth_config.image_size == 512
     floor = np.asarray(render(Scene((190, 190, 190), ()), 512, "fluent3d"), np.float32)
     assert np.ptp(floor.mean(axis=(0, 1))) < 1  # grey: no colour cast
     assert isinstance(Image.fromarray(floor.astype(np.uint8)), Image.Image)

@@ -1,11 +1,12 @@
 """The documents' generated tables: filled from metrics/*.json, and the committed documents agree with the
-committed metrics (a table edited by hand, or metrics rewritten without `python -m pipeline.report`, fails)."""
+committed metrics (a table edited by hand, or metrics rewritten without `python -m pipeline.measurement.report`,
+fails)."""
 import json
 from pathlib import Path
 
 import pytest
 
-from pipeline import report
+from pipeline.measurement import report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,4 +31,4 @@ def test_the_committed_documents_hold_the_committed_metrics(monkeypatch):
     monkeypatch.chdir(ROOT)
     documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     stale = [d.name for d in documents if report.filled(d.read_text(encoding="utf-8")) != d.read_text(encoding="utf-8")]
-    assert not stale, f"generated tables out of date in {stale}: run python -m pipeline.report"
+    assert not stale, f"generated tables out of date in {stale}: run python -m pipeline.measurement.report"

@@ -1,4 +1,4 @@
-"""`python -m pipeline.search`: the packaged repo queried as the judge runs it, over a stored database."""
+"""`python -m pipeline.app.search`: the packaged repo queried as the judge runs it, over a stored database."""
 import os
 import shutil
 from pathlib import Path
@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline.evaluation import embed_all, rank_queries
-from pipeline.search import STORE_SUFFIX, Database, Searcher, SearchError, main
-from pipeline.training import Retriever
+from pipeline.app.search import STORE_SUFFIX, Database, Searcher, SearchError, main
+from pipeline.measurement.evaluation import embed_all, rank_queries
+from pipeline.training.training import Retriever
 from submission_src.fusion import FusionAdapter
 
 

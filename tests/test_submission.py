@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from pipeline.judge_repo import LoadedRepo
-from pipeline.package import PACKAGE, ROOT_FILES, Shipment, build_repo
 from pipeline.paths import ADAPTER, ADAPTER_TAIL
-from pipeline.rehearsal import offline
-from pipeline.verify import (
+from pipeline.shipping.judge_repo import LoadedRepo
+from pipeline.shipping.package import PACKAGE, ROOT_FILES, Shipment, build_repo
+from pipeline.shipping.rehearsal import offline
+from pipeline.shipping.verify import (
     MIN_COSINE,
     Interpreter,
     check,
@@ -243,7 +243,7 @@ def test_repo_ships_every_concept_and_imports_nothing_from_the_pipeline(repo):
             assert not tops & own, f"{path.name} imports a sibling by a bare name a harness may also hold"
     payload = torch.load(repo / "weights.pth", weights_only=True)
     assert payload["format"] == FORMAT
-    assert set(payload) >= {"backbone", "adapter", "parser", "method", "tail_blocks"}
+    assert set(payload) >= {"backbone", "adapter", "tagger", "method", "tail_blocks"}
     assert {t.dtype for t in payload["backbone"]["state_dict"].values() if t.is_floating_point()} == {torch.float16}
 
 
@@ -302,21 +302,21 @@ def test_verify_passes_correct_packages_with_margin_and_fails_wrong_parts(tiny, 
     tokenizer each fall below it."""
     _, spec, _ = tiny
     frame, images = pd.read_csv(small_split / "data.csv"), small_split / "images"
-    parser = trained_tagger[0].saved()
+    tagger = trained_tagger[0].saved()
     for seed in range(3):
         shipment = _trained_shipment(spec, seed)
-        repo = build_repo(tmp_path / f"seed{seed}", spec, shipment, parser, METRICS, {})
-        assert _agreement(repo, reference_model(spec, shipment, parser), frame, images) > 1 - (1 - MIN_COSINE) / 100
+        repo = build_repo(tmp_path / f"seed{seed}", spec, shipment, tagger, METRICS, {})
+        assert _agreement(repo, reference_model(spec, shipment, tagger), frame, images) > 1 - (1 - MIN_COSINE) / 100
 
     trained = _trained_shipment(spec, 7)
-    expected = reference_model(spec, trained, parser)
+    expected = reference_model(spec, trained, tagger)
     untrained = FusionAdapter(32, 16, text=False).saved()
     broken = {"dropped adapter": Shipment("adapter_tail", "a test", untrained, trained.tail, 1),
               "wrong tail": Shipment("adapter_tail", "a test", trained.adapter, {}, 1)}
     for what, shipment in broken.items():
-        repo = build_repo(tmp_path / what.replace(" ", "_"), spec, shipment, parser, METRICS, {})
+        repo = build_repo(tmp_path / what.replace(" ", "_"), spec, shipment, tagger, METRICS, {})
         assert _agreement(repo, expected, frame, images) < MIN_COSINE, what
-    repo = build_repo(tmp_path / "right_parts", spec, trained, parser, METRICS, {})
+    repo = build_repo(tmp_path / "right_parts", spec, trained, tagger, METRICS, {})
     right = expected.backbone.tokenizer
     expected.backbone.tokenizer = lambda texts: right([t[::-1] for t in texts])  # other token ids for each text
     assert _agreement(repo, expected, frame, images) < MIN_COSINE, "wrong tokenizer"
@@ -374,7 +374,7 @@ def test_judge_run_in_a_clean_environment_without_network(repo, small_split, tmp
 
 
 def test_publish_dry_run_lists_files_offline(repo, capsys, monkeypatch):
-    from pipeline import publish
+    from pipeline.shipping import publish
 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     assert publish.main(["--repo-id", "someone/cir", "--folder", str(repo), "--dry-run"]) == 0
@@ -390,7 +390,7 @@ OFFLINE = ("NewConnectionError", "Network is unreachable", "No route to host", "
 def test_submission_requirements_resolve_for_python_310(tmp_path):
     """pip's resolver for CPython 3.10 manylinux x86_64, as the judge installs (~40 s: wheel metadata only), on the
     requirements of the model that needs the most: one with a Hugging Face tokenizer."""
-    from pipeline.package import extra_requirements
+    from pipeline.shipping.package import extra_requirements
 
     requirements = tmp_path / "requirements.txt"
     requirements.write_text((ROOT / "submission_src" / "requirements.txt").read_text() + "\n".join(

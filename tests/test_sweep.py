@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from pipeline import sweep
+from pipeline.measurement import sweep
 
 
 def _figures(val: float, test: float, oog: float) -> dict:

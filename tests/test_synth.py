@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording
-from pipeline.synth import CSV_COLUMNS, Photo, PhotoVariation, sample_split, write_plain_twin, write_split
+from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording
+from pipeline.data.synth import CSV_COLUMNS, Photo, PhotoVariation, sample_split, write_plain_twin, write_split
 
 
 def test_split_has_challenge_format(small_split, small_config):
@@ -113,7 +113,7 @@ def test_test_split_is_worded_by_the_sealed_file_and_train_plainly(default_synth
 
 
 def test_wording_never_changes_the_scenes(default_synth_config, monkeypatch):
-    import pipeline.synth as synth
+    import pipeline.data.synth as synth
 
     images, _ = sample_split("val", default_synth_config)
     monkeypatch.setattr(synth, "PLAIN_WORDING", SEALED_WORDING)
@@ -139,8 +139,8 @@ def test_split_sizes_follow_params(default_synth_config, split):
 
 
 def test_realism_knobs_vary_floors_and_lighting_per_photo(small_config):
-    from pipeline.render import render
-    from pipeline.scenes import SceneConfig
+    from pipeline.data.render import render
+    from pipeline.data.scenes import SceneConfig
 
     real = replace(small_config, scene=SceneConfig(max_texture=0.4, lighting=0.6, max_overlap=0.3))
     images, queries = sample_split("val", real)
@@ -155,7 +155,7 @@ def test_realism_knobs_vary_floors_and_lighting_per_photo(small_config):
 
 
 def test_distractors_join_the_val_and_test_databases_only(small_config, tmp_path):
-    from pipeline.dataset import resolve_source
+    from pipeline.data.dataset import resolve_source
 
     config = replace(small_config, references={"train": 2, "val": 3, "test": 3}, distractors=1.0)
     images, queries = sample_split("val", config)
@@ -175,20 +175,20 @@ def test_distractors_join_the_val_and_test_databases_only(small_config, tmp_path
 RENDER_WITH = """
 import os, sys
 from pathlib import Path
-from pipeline import artwork, synth
-from pipeline.synth import SynthConfig
+from pipeline.data import artwork, synth
+from pipeline.data.synth import SynthConfig
 
 config = SynthConfig(seed=3, image_size=64, references={"train": 2, "val": 2, "test": 4}, edits_per_reference=(2, 3),
-                     held_out_pair_fraction=0.15, style="fluent3d", references_per_target=(1, 2), workers=2)
+                     held_out_pair_fraction=0.15, artist="fluent3d", references_per_target=(1, 2), workers=2)
 failure = sys.argv[2]
 if failure == "missing artwork":
     artwork.ARTWORK_ROOT = Path(sys.argv[1]) / "no-artwork"
 else:  # a sprite that only the render workers cannot read (a worker's set-up failing, as a corrupt file would)
     parent, warm = os.getpid(), synth.warm_sprites
-    def corrupt_in_workers(style):
+    def corrupt_in_workers(artist):
         if os.getpid() != parent:
             raise artwork.ArtworkMissingError("a corrupt sprite in a render worker")
-        warm(style)
+        warm(artist)
     synth.warm_sprites = corrupt_in_workers
 synth.write_split(Path(sys.argv[1]) / "test", "test", config)
 """
@@ -220,7 +220,7 @@ def test_a_stage_says_a_fixable_error_in_one_line(tmp_path):
 
     root = Path(__file__).resolve().parents[1]
     shutil.copy(root / "params.yaml", tmp_path)
-    code = ("import runpy, sys; from pathlib import Path; from pipeline import artwork; "
+    code = ("import runpy, sys; from pathlib import Path; from pipeline.data import artwork; "
             f"artwork.ARTWORK_ROOT = Path({str(tmp_path)!r}) / 'none'; sys.argv = ['stages/data.py']; "
             "runpy.run_module('stages.data', run_name='__main__')")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,

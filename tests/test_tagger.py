@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording, WordingError, compose, load_wording
 from pipeline.params import load_params
-from pipeline.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording, WordingError, compose, load_wording
-from pipeline.tagging import (
+from pipeline.training.tagging import (
     ObjectNames,
     TaggingCorpus,
     dev_phrases,
@@ -23,8 +23,8 @@ from pipeline.tagging import (
 )
 from submission_src.tagger import TAGS, ParsedQuery, QueryTagger, decode_tags, split_words
 
-PARSER_PARAMS = load_params()["parser"]
-TRAINING_FILES = [*PARSER_PARAMS["corpus"], *PARSER_PARAMS["dev"], PARSER_PARAMS["vocabulary"]]
+TAGGER_PARAMS = load_params()["tagger"]
+TRAINING_FILES = [*TAGGER_PARAMS["corpus"], *TAGGER_PARAMS["dev"], TAGGER_PARAMS["vocabulary"]]
 
 
 def _normalised(template: str) -> str:
@@ -41,9 +41,9 @@ def _repeats(training: str, heldout: str) -> bool:
 
 def test_no_training_template_equals_or_contains_a_heldout_one():
     heldout = {_normalised(t) for _, _, t in Wording.load(SEALED_WORDING).templates()}
-    training = {_normalised(t) for path in PARSER_PARAMS["corpus"] for _, _, t in Wording.load(path).templates()}
+    training = {_normalised(t) for path in TAGGER_PARAMS["corpus"] for _, _, t in Wording.load(path).templates()}
     assert len(training) >= 600
-    training |= {_normalised(t) for path in PARSER_PARAMS["dev"] for _, _, t in Wording.load(path).templates()}
+    training |= {_normalised(t) for path in TAGGER_PARAMS["dev"] for _, _, t in Wording.load(path).templates()}
     clashes = sorted((h, t) for h in heldout for t in training if _repeats(t, h))
     assert not clashes, f"{len(clashes)} training templates repeat held-out wording"
 

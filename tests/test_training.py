@@ -3,14 +3,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.baselines import Combiner
-from pipeline.evaluation import embed_all, rank_queries
-from pipeline.experiment import interpolate, norm_parameters
-from pipeline.training import (
+from pipeline.measurement.evaluation import embed_all, rank_queries
+from pipeline.training.baselines import Combiner
+from pipeline.training.batches import reference_group_batches
+from pipeline.training.experiment import interpolate, norm_parameters
+from pipeline.training.training import (
     Retriever,
     contrastive_loss,
     object_alignment_loss,
-    reference_group_batches,
     train_retriever,
 )
 from submission_src.fusion import FusionAdapter
@@ -112,7 +112,7 @@ def test_device_auto_is_the_cpu_here_and_a_missing_gpu_is_named(monkeypatch):
 def test_every_small_schedule_runs_and_others_stay_torchs_own():
     """A small training split makes a schedule of a few steps; torch's OneCycleLR divides by zero on a warm-up
     of exactly one (10 steps at pct_start 0.1: what crashed a 600-triplet folder)."""
-    from pipeline.schedule import one_cycle
+    from pipeline.training.schedule import one_cycle
 
     def lrs(total, pct, make):
         optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)

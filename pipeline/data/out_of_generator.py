@@ -1,0 +1,73 @@
+"""The out-of-generator split: scenes laid out by a renderer this repository did not write.
+
+`heldout/out_of_generator/render.py` was written by a helper session that was given only the challenge format
+and the artwork (its brief sits beside it) and never saw `pipeline/data/scenes.py` or `pipeline/data/render.py`; both files
+are sealed (tests/test_heldout_seal.py). Its split is a check, never training data: the manifest carries it so
+that the feature cache holds its images and `evaluate` scores every method on it, while training reads only the
+train split. Here it is run, pointed at this checkout's artwork, and its output put in the splits' layout
+(data.csv, images/, and the generator's record: queries.parquet and scenes.parquet).
+"""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from unittest import mock
+
+import pandas as pd
+
+from pipeline.data.artwork import FIX, PACKAGES, ArtworkMissingError
+from pipeline.data.catalog import CATALOG_PATH
+
+RENDERER = Path(__file__).resolve().parents[2] / "heldout" / "out_of_generator" / "render.py"
+ARTIST = "fluent3d"
+
+
+def _renderer():
+    artwork = PACKAGES[ARTIST]
+    if not artwork.is_fetched():
+        raise ArtworkMissingError(f"the artwork {artwork.package}@{artwork.version} is not unpacked: run {FIX}")
+    spec = importlib.util.spec_from_file_location("out_of_generator_render", RENDERER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # The writer named the artwork and catalog paths of the machine it ran on; this checkout's are given here.
+    module.ART_DIR = str(artwork.pictures)
+    module.OBJ_TSV = str(CATALOG_PATH)
+    return module
+
+
+def _names(cell: str) -> list[str]:
+    return [name for name in cell.split("|") if name]
+
+
+def _written(names: list[str], role: str) -> list[str]:
+    """How the brief's plain wording writes each object: "a"/"an" before an added one, "the" before a removed one."""
+    if role == "remove":
+        return [f"the {name}" for name in names]
+    return [f"{'an' if name[0] in 'aeiou' else 'a'} {name}" for name in names]
+
+
+def render_split(out: Path, seed: int, references: int) -> None:
+    """Runs the outside renderer into a scratch folder, then writes `out` in the splits' layout."""
+    renderer = _renderer()
+    with tempfile.TemporaryDirectory() as scratch:
+        argv = ["render.py", "--out", scratch, "--seed", str(seed), "--references", str(references)]
+        with mock.patch.object(sys, "argv", argv):
+            renderer.main()
+        scratch = Path(scratch)
+        data = pd.read_csv(scratch / "data.csv", dtype=str, keep_default_na=False)
+        edits = pd.read_csv(scratch / "queries.csv", dtype=str, keep_default_na=False)
+        scenes = pd.read_csv(scratch / "scenes.csv", dtype=str, keep_default_na=False)
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        shutil.move(scratch / "images", out / "images")
+    data.to_csv(out / "data.csv", index=False)
+    queries = data.merge(edits, on=["query_image", "target_image"], how="left", validate="one_to_one")
+    queries = queries.assign(add=queries["add"].map(_names), remove=queries["remove"].map(_names), family="plain")
+    queries.assign(add_written=queries["add"].map(lambda names: _written(names, "add")),
+                   remove_written=queries["remove"].map(lambda names: _written(names, "remove"))
+                   ).to_parquet(out / "queries.parquet", index=False)
+    scenes.assign(objects=scenes.objects.map(_names)).to_parquet(out / "scenes.parquet", index=False)

@@ -1,0 +1,245 @@
+"""Builds the synthetic splits in the challenge's format: data.csv + images/, plus scene and query metadata."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageFilter
+from tqdm import tqdm
+
+from pipeline.config.scenes import SceneConfig
+from pipeline.data.catalog import load_catalog
+from pipeline.data.dataset import CSV_COLUMNS, DISTRACTORS_CSV, SPLITS
+from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
+from pipeline.data.render import ARTISTS, render, sprite
+from pipeline.data.scenes import Scene, SceneSampler, held_out_pairs
+
+
+@dataclass(frozen=True)
+class PhotoVariation:
+    """How far one training photograph may stray from the renderer's own look: each image draws its blur,
+    noise, gamma and JPEG quality from these ranges, independently of its reference or target, so that no
+    rendering habit tells a scene apart."""
+
+    blur: float = 0.0  # Gaussian blur radius, pixels, drawn from [0, blur]
+    noise: float = 0.0  # pixel noise σ (0-255 scale), drawn from [0, noise]
+    gamma: float = 0.0  # gamma drawn from [1 − gamma, 1 + gamma]
+    jpeg_quality: tuple[int, int] = (92, 92)  # drawn from this range (inclusive)
+
+    def draw(self, rng: np.random.Generator) -> "Photo":
+        lo, hi = self.jpeg_quality
+        return Photo(float(rng.uniform(0, self.blur)), float(rng.uniform(0, self.noise)),
+                     float(rng.uniform(1 - self.gamma, 1 + self.gamma)), int(rng.integers(lo, hi + 1)),
+                     int(rng.integers(2**31)))
+
+
+@dataclass(frozen=True)
+class Photo:
+    """One image's drawn photograph settings (see PhotoVariation); the default is the renderer's own look."""
+
+    blur: float = 0.0
+    noise: float = 0.0
+    gamma: float = 1.0
+    jpeg_quality: int = 92
+    seed: int = 0
+
+    def develop(self, image: Image.Image) -> Image.Image:
+        if self.blur:
+            image = image.filter(ImageFilter.GaussianBlur(self.blur))
+        if self.noise or self.gamma != 1.0:
+            pixels = np.asarray(image, np.float32) / 255
+            pixels = pixels ** self.gamma + np.random.default_rng(self.seed).normal(0, self.noise / 255, pixels.shape)
+            image = Image.fromarray(np.clip(pixels * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
+        return image
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    seed: int
+    image_size: int
+    references: dict[str, int]
+    edits_per_reference: tuple[int, int]
+    held_out_pair_fraction: float
+    artist: str  # the artist the splits are drawn by: see pipeline/data/render.py
+    references_per_target: tuple[int, int] = (1, 1)  # how many references lead to one target (inclusive range)
+    scene: SceneConfig = SceneConfig()  # how many objects, how large, how they overlap, floors, lighting
+    distractors: float = 0.0  # val/test database: this many distractor scenes per target, besides the targets
+    workers: int = 0
+    train_scene: SceneConfig | None = None  # the training split's scenes (None: as `scene`)
+    train_photo: PhotoVariation = PhotoVariation()  # the training split's photographs
+
+    @classmethod
+    def from_params(cls, p: dict) -> "SynthConfig":
+        if p["artist"] not in ARTISTS:
+            raise ValueError(f"data.artist {p['artist']!r} is no artist here: one of {', '.join(ARTISTS)}")
+        return cls(seed=int(p["seed"]), image_size=int(p["image_size"]), references=dict(p["references"]),
+                   edits_per_reference=tuple(p["edits_per_reference"]),
+                   references_per_target=tuple(p.get("references_per_target", (1, 1))),
+                   held_out_pair_fraction=float(p["held_out_pair_fraction"]), artist=p["artist"],
+                   scene=SceneConfig.from_params(p["scene"]), distractors=float(p["distractors"]),
+                   workers=int(p.get("workers", 0)), **cls._train_variation(p))
+
+    @staticmethod
+    def _train_variation(p: dict) -> dict:
+        """`data.train_variation`: scene settings that override `data.scene`, and photo ranges, for train only."""
+        variation = p.get("train_variation") or {}
+        photo = dict(variation.get("photo") or {})
+        if "jpeg_quality" in photo:
+            photo["jpeg_quality"] = tuple(photo["jpeg_quality"])
+        scene = variation.get("scene")
+        return {"train_scene": SceneConfig.from_params({**p["scene"], **scene}) if scene else None,
+                "train_photo": PhotoVariation(**photo)}
+
+    def scene_config(self, split: str) -> SceneConfig:
+        return self.train_scene if split == "train" and self.train_scene else self.scene
+
+
+def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> SceneSampler:
+    """Train and val never show a held-out object pair; every test query shows one."""
+    catalog = load_catalog()
+    held_out = held_out_pairs(len(catalog), config.held_out_pair_fraction, config.seed)
+    if split == "test":
+        return SceneSampler(catalog, rng, config.scene_config(split), required=held_out)
+    return SceneSampler(catalog, rng, config.scene_config(split), forbidden=held_out)
+
+
+def sample_split(split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, Scene]], list[dict]]:
+    """Every image of the split (name -> role, scene) and its queries, deterministic for the seed.
+
+    Train and val are worded as the challenge's training data; test in the sealed held-out wording, with each
+    query's plain wording beside it (`plain_text`). Texts draw from their own random streams, so a change of
+    wording never changes a scene.
+    """
+    index = SPLITS.index(split)
+    rng = np.random.default_rng([config.seed, index])
+    text_rng, plain_rng = np.random.default_rng([config.seed, index, 1]), np.random.default_rng([config.seed, index, 2])
+    sampler = split_sampler(split, config, rng)
+    plain = load_wording(PLAIN_WORDING)
+    wording = load_wording(SEALED_WORDING) if split == "test" else plain
+    images: dict[str, tuple[str, Scene]] = {}
+    queries: list[dict] = []
+
+    def add_query(ref_name: str, reference: Scene, edit, target_name: str) -> None:
+        kept = [name for name in reference.names if name not in edit.remove]
+        keep = kept[text_rng.integers(len(kept))] if kept else None
+        phrase = wording.sample(edit.add, edit.remove, text_rng, keep=keep)
+        plain_phrase = plain.sample(edit.add, edit.remove, plain_rng)
+        queries.append({"query_image": ref_name, "query_text": phrase.text, "target_image": target_name,
+                        "add": list(edit.add), "remove": list(edit.remove), "keep": keep,
+                        "add_written": phrase.objects("add", with_determiner=True),
+                        "remove_written": phrase.objects("remove", with_determiner=True),
+                        "family": phrase.family, "template": phrase.template,
+                        "plain_text": plain_phrase.text,
+                        "plain_add_written": plain_phrase.objects("add", with_determiner=True),
+                        "plain_remove_written": plain_phrase.objects("remove", with_determiner=True)})
+
+    def new_image(role: str, scene: Scene) -> str:
+        name = f"{len(images):06d}.jpg"
+        images[name] = (role, scene)
+        return name
+
+    lo, hi = config.edits_per_reference
+    few, many = config.references_per_target
+    for _ in range(config.references[split]):
+        reference = sampler.reference()
+        ref_name = new_image("reference", reference)
+        taken: set = set()
+        targets = []
+        for _ in range(int(rng.integers(lo, hi + 1))):  # one reference, several targets
+            made = sampler.edit(reference, taken)
+            if made is None:
+                break
+            edit, target = made
+            taken.add(edit)
+            targets.append((new_image("target", target), target))
+            add_query(ref_name, reference, edit, targets[-1][0])
+        for target_name, target in targets:  # one target, several references
+            reached_by: set = set()
+            for _ in range(int(rng.integers(few, many + 1)) - 1):
+                made = sampler.reference_for(target, reached_by)
+                if made is None:
+                    break
+                edit, other = made
+                reached_by.add(edit)
+                add_query(new_image("reference", other), other, edit, target_name)
+    if split != "train":  # drawn last, so they never change a query's scenes
+        for _ in range(math.ceil(config.distractors * len({q["target_image"] for q in queries}))):
+            new_image("distractor", sampler.reference())
+    return images, queries
+
+
+def scenes_table(images: dict[str, tuple[str, Scene]]) -> pd.DataFrame:
+    return pd.DataFrame([
+        {"image": name, "role": role, "floor": list(scene.floor), "objects": list(scene.names),
+         "x": [o.x for o in scene.objects], "y": [o.y for o in scene.objects],
+         "size": [o.size for o in scene.objects], "angle": [o.angle for o in scene.objects],
+         "texture": scene.texture, "light_gain": list(scene.light.gain), "light_ramp": scene.light.ramp}
+        for name, (role, scene) in images.items()
+    ])
+
+
+_WORKER_FAILURE: Exception | None = None  # what a render worker's set-up raised, re-raised by its first job
+
+
+def _render_one(job: tuple[Path, Scene, int, str, Photo]) -> None:
+    if _WORKER_FAILURE is not None:
+        raise _WORKER_FAILURE
+    path, scene, size, artist, photo = job
+    photo.develop(render(scene, size, artist)).save(path, quality=photo.jpeg_quality)
+
+
+def warm_sprites(artist: str) -> None:
+    """Loads every catalog object's sprite in `artist`: missing or unreadable artwork raises here, naming it."""
+    for obj in load_catalog():
+        sprite(obj.name, artist)
+
+
+def _worker_setup(artist: str) -> None:
+    # An initializer that raises makes multiprocessing.Pool replace its worker forever (a hang printing the same
+    # error); the failure is kept for the first job to raise, so the pool stops once with it.
+    global _WORKER_FAILURE
+    try:
+        warm_sprites(artist)
+    except Exception as failure:
+        _WORKER_FAILURE = failure
+
+
+def write_split(out: Path, split: str, config: SynthConfig) -> tuple[dict[str, tuple[str, Scene]], list[dict]]:
+    """Renders the split into `out` (data.csv, images/, distractors.csv, queries and scenes as parquet); returns
+    what `sample_split` drew."""
+    images, queries = sample_split(split, config)
+    image_dir = out / "images"
+    image_dir.mkdir(parents=True, exist_ok=True)
+    photo_rng = np.random.default_rng([config.seed, SPLITS.index(split), 3])
+    photos = [config.train_photo.draw(photo_rng) if split == "train" else Photo() for _ in images]
+    jobs = [(image_dir / name, scene, config.image_size, config.artist, photo)
+            for (name, (_, scene)), photo in zip(images.items(), photos)]
+    workers = config.workers or os.cpu_count() or 1
+    warm_sprites(config.artist)  # here first: missing artwork stops the stage before any worker starts
+    with Pool(workers, initializer=_worker_setup, initargs=(config.artist,)) as pool:
+        for _ in tqdm(pool.imap_unordered(_render_one, jobs, chunksize=32), total=len(jobs),
+                      desc=f"render {split}", unit="img"):
+            pass
+    table = pd.DataFrame(queries)
+    table[CSV_COLUMNS].to_csv(out / "data.csv", index=False)
+    distractors = [name for name, (role, _) in images.items() if role == "distractor"]
+    if distractors:
+        pd.DataFrame({"image": distractors}).to_csv(out / DISTRACTORS_CSV, index=False)
+    table.to_parquet(out / "queries.parquet", index=False)
+    scenes_table(images).to_parquet(out / "scenes.parquet", index=False)
+    return images, queries
+
+
+def write_plain_twin(split_dir: Path, out: Path) -> None:
+    """`out/data.csv`: the split's queries with their plain wording, same images (read from `split_dir`)."""
+    out.mkdir(parents=True, exist_ok=True)
+    table = pd.read_parquet(split_dir / "queries.parquet")
+    table = table.assign(query_text=table.plain_text, add_written=table.plain_add_written,
+                         remove_written=table.plain_remove_written, family="plain", template="")
+    table[CSV_COLUMNS].to_csv(out / "data.csv", index=False)
+    table.to_parquet(out / "queries.parquet", index=False)

@@ -1,0 +1,41 @@
+"""DVC stage `evaluate_tagger`: the query tagger on the sealed held-out wording, family by family, beside the
+in-distribution figures, and its CPU speed (pipeline/measurement/tagger_evaluation.py)."""
+import json
+
+import torch
+
+from pipeline.config.tagger import TaggerConfig
+from pipeline.console import run_stage, show_logs
+from pipeline.measurement.tagger_evaluation import evaluate_tagger, family_plot
+from pipeline.params import load_params
+from pipeline.paths import EVAL_DIR, METRICS, PLOTS, TAGGER_FAMILIES_PLOT, TAGGER_HELDOUT, TAGGER_METRICS
+from pipeline.pretrained import TAGGER, CheckpointError, load_checkpoint
+from submission_src.tagger import QueryTagger
+
+
+def main() -> None:
+    show_logs()
+    torch.set_num_threads(2)  # the CPU figure is quoted for 2 cores
+    config = TaggerConfig.from_params(load_params()["tagger"])
+    metrics, detail = evaluate_tagger(QueryTagger.from_saved(load_checkpoint(TAGGER)), config)
+    EVAL_DIR.mkdir(exist_ok=True)
+    detail.to_parquet(TAGGER_HELDOUT, index=False)
+    PLOTS.mkdir(exist_ok=True)
+    overall, families = metrics["heldout"], metrics["heldout_families"]
+    family_plot(families, overall["exact_strict"], TAGGER_FAMILIES_PLOT)
+    METRICS.mkdir(exist_ok=True)
+    TAGGER_METRICS.write_text(json.dumps(metrics, indent=2) + "\n")
+    low, high = overall["exact_strict_ci"]
+    print(f"held-out exact, name alone {overall['exact_strict']:.3f} [{low:.3f}, {high:.3f}] (lenient "
+          f"{overall['exact']:.3f}), F1 {overall['f1']:.3f}; in-distribution, name alone "
+          f"{metrics['in_distribution']['training_wording_unseen_templates']['exact_strict']:.3f}; "
+          f"{metrics['ms_per_query_cpu_2_threads']:.2f} ms/query")
+    for name, score in metrics["development_wordings_used_to_choose_the_recipe"].items():
+        print(f"  dev {name:20s} {score['exact_strict']:.3f} [{score['exact_strict_ci'][0]:.3f}, "
+              f"{score['exact_strict_ci'][1]:.3f}]")
+    for family, score in sorted(families.items(), key=lambda kv: kv[1]["exact_strict"]):
+        print(f"  {family:24s} {score['exact_strict']:.3f} (lenient {score['exact']:.3f})")
+
+
+if __name__ == "__main__":
+    run_stage(main, (CheckpointError,))
