@@ -56,13 +56,15 @@ demo: setup
 
 # Recipes compared as DVC experiments up to `evaluate`, each row name:param=value,... against the commit's params
 # (only the stages a row changes rerun; the feature cache of every K stays keyed in cache/). The table, chosen on
-# val and the out-of-generator split: metrics/sweep.json (pipeline/measurement/sweep.py), shown in docs/results.md; then the
-# workspace is the commit's again.
+# val and the out-of-generator split: metrics/sweep.json (pipeline/measurement/sweep.py), shown in docs/results.md;
+# then the workspace is the commit's again. ONLY="name ..." runs those rows alone.
 SWEEP := head_only:features.tail_blocks=0,tail.lr=0.001 k4_e5:tail.epochs=5 k2:features.tail_blocks=2 \
-	no_object_loss:tail.object_weight=0 wise_0.7:tail.interpolation=0.7 no_train_variation:data.train_variation=null \
-	frozen_norms:tail.freeze_norms=true tower_lr_0.3:tail.tower_lr_scale=0.3
+	no_object_loss:tail.object_weight=0 wise_0.7:tail.interpolation=0.7 frozen_norms:tail.freeze_norms=true \
+	tower_lr_0.3:tail.tower_lr_scale=0.3 every_composition:augment.compose=100
+ONLY ?=
 sweep: setup
 	for row in $(SWEEP); do name=$${row%%:*}; \
+	  case " $(or $(ONLY),$$name) " in *" $$name "*) ;; *) continue ;; esac; \
 	  git checkout HEAD -- params.yaml; \
 	  dvc exp run -n $$name $$(echo $${row#*:} | tr , '\n' | sed 's/^/-S /') evaluate || exit 1; done
 	git checkout HEAD -- params.yaml dvc.lock metrics plots dvclive && dvc checkout -q

@@ -37,10 +37,27 @@ def test_the_table_reads_each_experiment_and_never_chooses_on_test(tmp_path, mon
         subprocess.run(["git", "reset", "-q", "--hard", base], cwd=tmp_path, check=True)
     monkeypatch.chdir(tmp_path)
     sweep.main()
-    result = json.loads((tmp_path / sweep.SWEEP_METRICS).read_text())
+    [result] = json.loads((tmp_path / sweep.SWEEP_METRICS).read_text())["sweeps"]
+    assert result["baseline"] == base
     assert result["chosen"] == "better_oog"  # the best mean of val and out-of-generator; test never counts
     assert result["rows"]["better_oog"]["changed"] == {"tail.epochs": 5}
     assert result["rows"]["no_tail"]["changed"] == {"tail": None}
     assert result["rows"]["commit"]["changed"] == {} and result["rows"]["worse_val"]["val"] == pytest.approx(0.60)
     table = sweep.markdown(result["rows"], result["chosen"])
     assert "**better_oog**" in table and "`tail.lr=0.3`" in table
+
+
+def test_a_sweep_against_a_new_commit_keeps_the_earlier_one_apart(tmp_path, monkeypatch):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+    first = _commit(tmp_path, "tail:\n  lr: 0.1\n", _figures(0.90, 0.80, 0.70), "first")
+    sweep.main()
+    (tmp_path / "metrics" / "sweep.json").rename(tmp_path / "kept.json")
+    second = _commit(tmp_path, "tail:\n  lr: 0.2\n", _figures(0.95, 0.85, 0.75), "second")
+    (tmp_path / "kept.json").rename(tmp_path / "metrics" / "sweep.json")
+    sweep.main()
+    sweeps = json.loads((tmp_path / sweep.SWEEP_METRICS).read_text())["sweeps"]
+    assert [s["baseline"] for s in sweeps] == [second, first]
+    assert [s["rows"]["commit"]["val"] for s in sweeps] == [pytest.approx(0.95), pytest.approx(0.90)]
+    sweep.main()  # the same commit again replaces its own table, never doubles it
+    assert len(json.loads((tmp_path / sweep.SWEEP_METRICS).read_text())["sweeps"]) == 2

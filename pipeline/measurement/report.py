@@ -99,8 +99,10 @@ def learning_curve(m: dict) -> str:
 
 
 def sweep(m: dict) -> str:
-    return (f"Chosen on val and the out-of-generator split: **{m['chosen']}** (`adapter_tail` Top-1 per split; "
-            f"columns: {', '.join(SWEEP_COLUMNS)}).\n\n" + sweep_markdown(m["rows"], m["chosen"]))
+    return "\n".join(f"Against commit `{s['baseline'][:7]}`{' (the latest)' if i == 0 else ''}: chosen on val and "
+                     f"the out-of-generator split, **{s['chosen']}** (`adapter_tail` Top-1 per split; columns: "
+                     f"{', '.join(SWEEP_COLUMNS)}).\n\n" + sweep_markdown(s["rows"], s["chosen"])
+                     for i, s in enumerate(m["sweeps"]))
 
 
 def submission(m: dict) -> str:

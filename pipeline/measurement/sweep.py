@@ -1,7 +1,8 @@
 """The sweep's table: every DVC experiment of the current commit (`make sweep` runs them up to `evaluate`), the
 params it changed and the trained tail's figures, read from the metrics each experiment committed, beside the
 commit's own row; written to metrics/sweep.json (docs/results.md shows it: pipeline/measurement/report.py).
-`dvc exp show` lists the same experiments with their params.
+`dvc exp show` lists the same experiments with their params. A sweep against another commit stays in the file as
+its own table, labelled by that commit: rows are only ever compared with their own baseline.
 
 The choice reads val and the out-of-generator split only, never test: the best mean of the two Top-1s (val
 alone where a row has no out-of-generator figure): val is our generator's own scenes, the other split a
@@ -93,13 +94,21 @@ def markdown(rows: dict[str, dict], chosen: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def earlier_sweeps(baseline: str) -> list[dict]:
+    """The sweeps metrics/sweep.json holds against other commits, newest first."""
+    if not SWEEP_METRICS.is_file():
+        return []
+    return [s for s in json.loads(SWEEP_METRICS.read_text())["sweeps"] if s["baseline"] != baseline]
+
+
 def main() -> None:
     baseline = _git("rev-parse", "HEAD").strip()
     base_params = _flat(yaml.safe_load(_git("show", "HEAD:params.yaml")))
     rows = {"commit": row("HEAD", base_params)}
     rows |= {name: row(ref, base_params) for name, ref in sorted(experiments(baseline).items())}
     chosen = choose(rows)
-    SWEEP_METRICS.write_text(json.dumps({"baseline": baseline, "chosen": chosen, "rows": rows}, indent=2) + "\n")
+    sweeps = [{"baseline": baseline, "chosen": chosen, "rows": rows}, *earlier_sweeps(baseline)]
+    SWEEP_METRICS.write_text(json.dumps({"sweeps": sweeps}, indent=2) + "\n")
     print(markdown(rows, chosen))
 
 
