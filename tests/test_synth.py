@@ -154,6 +154,27 @@ def test_realism_knobs_vary_floors_and_lighting_per_photo(small_config):
     assert np.abs(drawn - flat).mean() > 2
 
 
+def test_shadow_knob_varies_each_photos_shadows_and_leaves_others_alone(small_config):
+    from pipeline.data.render import render
+    from pipeline.data.scenes import Light, Placement, Scene, SceneConfig
+
+    varied = replace(small_config, scene=SceneConfig(shadows=1.0, max_overlap=0.3))
+    lights = [scene.light for _, scene in sample_split("val", varied)[0].values()]
+    assert len({(light.shadow_offset, light.shadow_flatness, light.shadow_strength) for light in lights}) > 10
+    assert all(light.even for light in lights)  # shadows alone: no colour cast, no ramp
+    assert all(0.1 <= light.shadow_flatness <= 0.65 and 30 <= light.shadow_strength <= 180 for light in lights)
+    # The knob draws from its own share of the stream: off, the scenes are the renderer's own, scene for scene.
+    plain_images = sample_split("val", small_config)[0]
+    assert all(scene.light == Light() for _, scene in plain_images.values())
+    # Where a shadow falls follows the light: cast up rather than down, the floor below the object is lighter
+    # and the floor above it darker.
+    scene = Scene((200, 200, 200), (Placement("dog", 0.5, 0.5, 0.3, 0.0),))
+    down, up = (np.asarray(render(replace(scene, light=Light(shadow_offset=(0.0, dy))), 96, "openmoji"), np.float32)
+                for dy in (0.42, -0.42))
+    lighter = (up - down).mean(-1)
+    assert lighter[60:72, 35:61].mean() > 8 and lighter[24:36, 35:61].mean() < -8
+
+
 def test_distractors_join_the_val_and_test_databases_only(small_config, tmp_path):
     from pipeline.data.dataset import resolve_source
 

@@ -84,6 +84,34 @@ def test_tail_training_changes_only_the_tail(tiny_queries):
     assert changed and changed <= set(tail)
 
 
+def test_a_batchs_images_pass_the_tail_once_with_the_same_embeddings_and_gradients(tiny_queries, monkeypatch):
+    cache, queries, spec = tiny_queries
+    backbone = spec.load_backbone().eval()
+    retriever = Retriever(FusionAdapter(cache.image_embeddings.shape[1], 16), backbone, 1)
+    index = np.arange(len(queries.frame))
+    assert len(np.unique(queries.reference_rows[index])) < len(index)  # siblings share their reference
+    passed, tail = [], backbone.tail
+    monkeypatch.setattr(backbone, "tail", lambda inputs, k: passed.append(len(inputs)) or tail(inputs, k))
+    weights = backbone.tail_parameters(1)
+
+    def embeddings_and_gradient(embed):
+        passed.clear()
+        reference, target = embed()
+        (reference * target).sum().backward()
+        gradient = torch.cat([p.grad.flatten() for p in weights.values()])
+        retriever.zero_grad()
+        return reference.detach(), target.detach(), gradient, sum(passed)
+
+    *separately, passed_separately = embeddings_and_gradient(
+        lambda: (retriever.embed_images(cache, queries.reference_rows[index]),
+                 retriever.embed_images(cache, queries.target_rows[index])))
+    *once, passed_once = embeddings_and_gradient(lambda: retriever.embed_references_and_targets(cache, queries, index))
+    distinct = len(np.unique(np.concatenate([queries.reference_rows[index], queries.target_rows[index]])))
+    assert passed_separately == 2 * len(index) and passed_once == distinct < 2 * len(index)
+    for a, b in zip(separately, once):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_a_share_of_reference_groups_keeps_siblings_together(tiny_queries):
     _, queries, _ = tiny_queries
     half = queries.reference_groups(0.5, seed=0)

