@@ -32,3 +32,14 @@ def test_the_committed_documents_hold_the_committed_metrics(monkeypatch):
     documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     stale = [d.name for d in documents if report.filled(d.read_text(encoding="utf-8")) != d.read_text(encoding="utf-8")]
     assert not stale, f"generated tables out of date in {stale}: run python -m pipeline.measurement.report"
+
+
+def test_the_fresh_clone_timing_names_its_machine_commit_and_date(tmp_path, monkeypatch):
+    from benchmarks.fresh_clone import machine
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "metrics").mkdir()
+    run = {"seconds": 750.0, "exit_status": 0, "commit": "abc1234", "date": "2026-12-03", "machine": machine()}
+    (tmp_path / "metrics" / "fresh_clone.json").write_text(json.dumps({"targets": {"demo": run}}))
+    table = report.render("fresh_clone")
+    assert "| `make demo` | 12.5 | 0 | `abc1234` | 2026-12-03 |" in table and "CPU cores" in table

@@ -22,6 +22,7 @@ from pipeline.paths import (
     AUGMENTATION_METRICS,
     DIAGNOSIS_METRICS,
     EVAL_METRICS,
+    FRESH_CLONE_METRICS,
     HEADLINE_METRICS,
     LEARNING_CURVE_METRICS,
     SUBMISSION_METRICS,
@@ -111,6 +112,12 @@ def submission(m: dict) -> str:
     return _table(["the packaged repo, run as the judge runs it", "value"], [[k, m[k]] for k in keys if k in m])
 
 
+def fresh_clone(m: dict) -> str:
+    return _table(["in a fresh clone", "minutes", "exit status", "commit", "measured", "machine"],
+                  [[f"`make {target}`", f"{run['seconds'] / 60:.1f}", run["exit_status"], f"`{run['commit']}`",
+                    run["date"], run["machine"]] for target, run in m["targets"].items()])
+
+
 TABLES: dict[str, tuple[Path, Callable[[dict], str], str]] = {  # name -> metrics file, table, command writing it
     "headline": (HEADLINE_METRICS, headline, "make demo"),
     "methods": (EVAL_METRICS, methods, "make demo"),
@@ -121,6 +128,7 @@ TABLES: dict[str, tuple[Path, Callable[[dict], str], str]] = {  # name -> metric
     "learning_curve": (LEARNING_CURVE_METRICS, learning_curve, "make ablations"),
     "sweep": (SWEEP_METRICS, sweep, "make sweep"),
     "submission": (SUBMISSION_METRICS, submission, "make demo"),
+    "fresh_clone": (FRESH_CLONE_METRICS, fresh_clone, "python -m benchmarks.fresh_clone"),
 }
 
 

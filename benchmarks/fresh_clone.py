@@ -1,0 +1,61 @@
+"""The README's quick start, timed as a newcomer meets it: a fresh `git clone` of this repository's HEAD in a
+scratch folder, then each `make` target in turn (set-up included: the clone has no `.venv`, no artwork, no DVC
+cache), on this machine. Each target's wall time and exit status go to metrics/fresh_clone.json (a target
+measured again replaces its own entry only), which README.md's quick start shows.
+
+Usage: python -m benchmarks.fresh_clone --targets demo test [--scratch /tmp/fresh-clone]
+Run it with nothing else busy on the machine: the figure is a wall time.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from pipeline.measurement.project_copy import ROOT
+from pipeline.paths import FRESH_CLONE_METRICS
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    return f"{cpu}, {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}"
+
+
+def run_target(target: str, clone: Path, log: Path) -> dict:
+    environment = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    started = time.time()
+    with log.open("w") as out:
+        done = subprocess.run(["make", target], cwd=clone, stdout=out, stderr=subprocess.STDOUT, env=environment)
+    return {"seconds": round(time.time() - started, 1), "exit_status": done.returncode}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--targets", nargs="+", default=["demo", "test"], help="make targets, run in this order")
+    parser.add_argument("--scratch", type=Path, default=Path("/tmp/fresh-clone"))
+    args = parser.parse_args(argv)
+    clone = args.scratch / "repo"
+    shutil.rmtree(args.scratch, ignore_errors=True)
+    args.scratch.mkdir(parents=True)
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    record = json.loads(FRESH_CLONE_METRICS.read_text()) if FRESH_CLONE_METRICS.is_file() else {"targets": {}}
+    for target in args.targets:
+        log = args.scratch / f"make_{target}.log"
+        result = run_target(target, clone, log)
+        result.update(commit=commit, date=datetime.date.today().isoformat(), machine=machine())
+        record["targets"][target] = result
+        print(f"make {target}: {result['seconds'] / 60:.1f} min, exit status {result['exit_status']}")
+        FRESH_CLONE_METRICS.write_text(json.dumps(record, indent=2) + "\n")
+        if result["exit_status"]:
+            raise SystemExit(f"make {target} failed in the fresh clone: see {log}")
+
+
+if __name__ == "__main__":
+    main()
