@@ -1,7 +1,7 @@
-"""The README's quick start, timed as a newcomer meets it: a fresh `git clone` of this repository's HEAD in a
-scratch folder, then each `make` target in turn (set-up included: the clone has no `.venv`, no artwork, no DVC
-cache), on this machine. Each target's wall time and exit status go to metrics/fresh_clone.json (a target
-measured again replaces its own entry only), which README.md's quick start shows.
+"""The README's quick start, timed as a newcomer meets it: each `make` target in a fresh `git clone` of this
+repository's HEAD of its own (set-up included: no `.venv`, no artwork, no DVC cache), one after another on this
+machine. Each target's wall time and exit status go to metrics/fresh_clone.json (a target measured again
+replaces its own entry only), which README.md's quick start shows; each log stays in the scratch folder.
 
 Usage: python -m benchmarks.fresh_clone --targets demo test [--scratch /tmp/fresh-clone]
 Run it with nothing else busy on the machine: the figure is a wall time.
@@ -39,15 +39,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--targets", nargs="+", default=["demo", "test"], help="make targets, run in this order")
     parser.add_argument("--scratch", type=Path, default=Path("/tmp/fresh-clone"))
     args = parser.parse_args(argv)
-    clone = args.scratch / "repo"
     shutil.rmtree(args.scratch, ignore_errors=True)
     args.scratch.mkdir(parents=True)
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
-                            check=True).stdout.strip()
     record = json.loads(FRESH_CLONE_METRICS.read_text()) if FRESH_CLONE_METRICS.is_file() else {"targets": {}}
     for target in args.targets:
-        log = args.scratch / f"make_{target}.log"
+        clone, log = args.scratch / target, args.scratch / f"make_{target}.log"
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True,
+                                check=True).stdout.strip()
         result = run_target(target, clone, log)
         result.update(commit=commit, date=datetime.date.today().isoformat(), machine=machine())
         record["targets"][target] = result
