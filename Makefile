@@ -60,7 +60,7 @@ demo: setup
 # then the workspace is the commit's again. ONLY="name ..." runs those rows alone.
 SWEEP := head_only:features.tail_blocks=0,tail.lr=0.001 k4_e5:tail.epochs=5 k2:features.tail_blocks=2 \
 	no_object_loss:tail.object_weight=0 wise_0.7:tail.interpolation=0.7 frozen_norms:tail.freeze_norms=true \
-	tower_lr_0.3:tail.tower_lr_scale=0.3 every_composition:augment.compose=100
+	tower_lr_0.3:tail.tower_lr_scale=0.3 compose_2:augment.compose=2 shadows_only:data.train_variation={scene:{shadows:1.0}}
 ONLY ?=
 sweep: setup
 	for row in $(SWEEP); do name=$${row%%:*}; \
