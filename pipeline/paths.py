@@ -36,7 +36,6 @@ PACKAGE_METRICS = METRICS / "package.json"
 SUBMISSION_METRICS = METRICS / "submission.json"
 PREDICTED_SIZE = METRICS / "predicted_size.json"
 HEADLINE_METRICS = METRICS / "headline.json"  # the only DVC metrics file: a dozen numbers from the others
-FRESH_CLONE_METRICS = METRICS / "fresh_clone.json"  # benchmarks/fresh_clone.py: the quick start, timed
 
 PLOTS = Path("plots")
 TAGGER_FAMILIES_PLOT = PLOTS / "tagger_families.png"

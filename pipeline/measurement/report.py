@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.fresh_clone import FRESH_CLONE_METRICS
 from pipeline.measurement.sweep import COLUMNS as SWEEP_COLUMNS
 from pipeline.measurement.sweep import SWEEP_METRICS
 from pipeline.measurement.sweep import markdown as sweep_markdown
@@ -22,7 +23,6 @@ from pipeline.paths import (
     AUGMENTATION_METRICS,
     DIAGNOSIS_METRICS,
     EVAL_METRICS,
-    FRESH_CLONE_METRICS,
     HEADLINE_METRICS,
     LEARNING_CURVE_METRICS,
     SUBMISSION_METRICS,
