@@ -26,11 +26,13 @@ def _commit(repo, params: str, figures: dict, message: str) -> str:
 
 def test_the_table_reads_each_experiment_and_never_chooses_on_test(tmp_path, monkeypatch):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    base = _commit(tmp_path, "tail:\n  lr: 0.1\n  epochs: 10\n", _figures(0.90, 0.80, 0.70), "base")
-    rows = {"better_test": ("tail:\n  lr: 0.2\n  epochs: 10\n", _figures(0.90, 0.99, 0.60)),
-            "better_oog": ("tail:\n  lr: 0.1\n  epochs: 5\n", _figures(0.88, 0.70, 0.80)),
-            "worse_val": ("tail:\n  lr: 0.3\n  epochs: 10\n", _figures(0.60, 0.99, 0.99)),
-            "no_tail": ("tail: null\n", _figures(0.10, 0.10, 0.10))}
+    off = "variation: null\n"
+    base = _commit(tmp_path, "tail:\n  lr: 0.1\n  epochs: 10\n" + off, _figures(0.90, 0.80, 0.70), "base")
+    rows = {"better_test": ("tail:\n  lr: 0.2\n  epochs: 10\n" + off, _figures(0.90, 0.99, 0.60)),
+            "better_oog": ("tail:\n  lr: 0.1\n  epochs: 5\n" + off, _figures(0.88, 0.70, 0.80)),
+            "worse_val": ("tail:\n  lr: 0.3\n  epochs: 10\n" + off, _figures(0.60, 0.99, 0.99)),
+            "no_tail": ("tail: null\n" + off, _figures(0.10, 0.10, 0.10)),
+            "shadows": ("tail:\n  lr: 0.1\n  epochs: 10\nvariation:\n  shadows: 1.0\n", _figures(0.5, 0.5, 0.5))}
     for name, (params, figures) in rows.items():
         head = _commit(tmp_path, params, figures, name)
         subprocess.run(["git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/{name}", head], cwd=tmp_path, check=True)
@@ -42,6 +44,7 @@ def test_the_table_reads_each_experiment_and_never_chooses_on_test(tmp_path, mon
     assert result["chosen"] == "better_oog"  # the best mean of val and out-of-generator; test never counts
     assert result["rows"]["better_oog"]["changed"] == {"tail.epochs": 5}
     assert result["rows"]["no_tail"]["changed"] == {"tail": None}
+    assert result["rows"]["shadows"]["changed"] == {"variation.shadows": 1.0}  # a null section filled, not removed
     assert result["rows"]["commit"]["changed"] == {} and result["rows"]["worse_val"]["val"] == pytest.approx(0.60)
     table = sweep.markdown(result["rows"], result["chosen"])
     assert "**better_oog**" in table and "`tail.lr=0.3`" in table

@@ -71,8 +71,9 @@ def row(revision: str, base_params: dict) -> dict:
     files = {"eval": read(EVAL_METRICS), "diagnosis": read(DIAGNOSIS_METRICS)}
     params = _flat(yaml.safe_load(_git("show", f"{revision}:params.yaml")))
     changed = {key: value for key, value in params.items() if key not in base_params or base_params[key] != value}
-    changed |= {key: None for key in base_params  # removed, unless a changed parent (`section: null`) says so
-                if key not in params and not any(key.startswith(f"{parent}.") for parent in changed)}
+    changed |= {key: None for key in base_params  # removed, unless a changed section says so (`section: null`
+                if key not in params  # replacing its keys, or keys filling a section that was null)
+                and not any(key.startswith(f"{other}.") or other.startswith(f"{key}.") for other in changed)}
     return {"changed": changed, **{column: _dig(files[name], path) for column, (name, path) in COLUMNS.items()}}
 
 
