@@ -54,20 +54,24 @@ demo: setup
 	dvc repro headline
 	$(BIN)/python -m pipeline.measurement.report
 
-# Recipes compared as DVC experiments up to `evaluate`, each row name:param=value,... against the commit's params
+# Recipes compared as DVC experiments up to `evaluate`, each row 'name:param=value+...' against the commit's params
 # (only the stages a row changes rerun; the feature cache of every K stays keyed in cache/). The table, chosen on
 # val and the out-of-generator split: metrics/sweep.json (pipeline/measurement/sweep.py), shown in docs/results.md;
-# then the workspace is the commit's again. ONLY="name ..." runs those rows alone.
-SWEEP := head_only:features.tail_blocks=0,tail.lr=0.001 k4_e5:tail.epochs=5 k2:features.tail_blocks=2 \
-	no_object_loss:tail.object_weight=0 wise_0.7:tail.interpolation=0.7 frozen_norms:tail.freeze_norms=true \
-	tower_lr_0.3:tail.tower_lr_scale=0.3 compose_2:augment.compose=2 shadows_only:data.train_variation={scene:{shadows:1.0}}
+# then the workspace is the commit's again. ONLY="name ..." runs those rows alone. Rows are quoted and read without
+# globbing, so a value may be a YAML section with commas and lists.
+SWEEP := 'head_only:features.tail_blocks=0+tail.lr=0.001' 'k4_e5:tail.epochs=5' 'k2:features.tail_blocks=2' \
+	'no_object_loss:tail.object_weight=0' 'wise_0.7:tail.interpolation=0.7' 'frozen_norms:tail.freeze_norms=true' \
+	'tower_lr_0.3:tail.tower_lr_scale=0.3' 'compose_2:augment.compose=2' \
+	'shadows_only:data.train_variation={scene:{shadows:1.0}}' \
+	'train_variation:data.train_variation={scene:{min_size:0.12,max_size:0.40,max_angle:30.0,max_overlap:0.4,max_texture:0.12,lighting:0.35,shadows:1.0},photo:{blur:1.5,noise:4.0,gamma:0.15,jpeg_quality:[50,95]}}' \
+	'no_lexicon:tagger.lexicon=null'
 ONLY ?=
 sweep: setup
-	for row in $(SWEEP); do name=$${row%%:*}; \
+	set -f; for row in $(SWEEP); do name=$${row%%:*}; \
 	  case " $(or $(ONLY),$$name) " in *" $$name "*) ;; *) continue ;; esac; \
 	  git checkout HEAD -- params.yaml; \
-	  dvc exp run -n $$name $$(echo $${row#*:} | tr , '\n' | sed 's/^/-S /') evaluate || exit 1; done
-	git checkout HEAD -- params.yaml dvc.lock metrics plots dvclive && dvc checkout -q
+	  dvc exp run -n $$name $$(echo "$${row#*:}" | tr + '\n' | sed 's/^/-S /') evaluate || exit 1; done
+	git checkout HEAD -- params.yaml dvc.lock metrics plots dvclive pretrained && dvc checkout -q
 	$(BIN)/python -m pipeline.measurement.sweep
 	$(BIN)/python -m pipeline.measurement.report
 

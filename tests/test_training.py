@@ -9,6 +9,7 @@ from pipeline.training.batches import reference_group_batches
 from pipeline.training.experiment import interpolate, norm_parameters
 from pipeline.training.training import (
     Retriever,
+    bf16_autocast,
     contrastive_loss,
     object_alignment_loss,
     train_retriever,
@@ -135,6 +136,17 @@ def test_device_auto_is_the_cpu_here_and_a_missing_gpu_is_named(monkeypatch):
         resolve_device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto") == "cuda"
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_the_tail_trains_in_bf16_only_where_the_cpu_computes_in_it(native, monkeypatch):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native)
+    cpu = torch.device("cpu")
+    with bf16_autocast(cpu):
+        product = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert product.dtype == (torch.bfloat16 if native else torch.float32)
+    with bf16_autocast(cpu, enabled=False):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
 
 
 def test_every_small_schedule_runs_and_others_stay_torchs_own():
