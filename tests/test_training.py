@@ -7,9 +7,9 @@ from pipeline.measurement.evaluation import embed_all, rank_queries
 from pipeline.training.baselines import Combiner
 from pipeline.training.batches import reference_group_batches
 from pipeline.training.experiment import interpolate, norm_parameters
+from pipeline.training.precision import bf16_autocast
 from pipeline.training.training import (
     Retriever,
-    bf16_autocast,
     contrastive_loss,
     object_alignment_loss,
     train_retriever,

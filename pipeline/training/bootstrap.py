@@ -31,6 +31,7 @@ from pipeline.data.catalog import load_catalog
 from pipeline.data.render import render
 from pipeline.data.scenes import SceneSampler, held_out_pairs
 from pipeline.ranking import object_recall_at_k
+from pipeline.training.precision import bf16_autocast
 
 log = logging.getLogger(__name__)
 WEB_ARTISTS = ("noto", "openmoji", "twemoji")  # the backbone's web: flat drawings, never the 3D renders
@@ -158,8 +159,7 @@ def train_bootstrap(model: nn.Module, tokenize, phrases: list[str], config: Boot
         pixels, labels = (t.to(device, non_blocking=True) for t in next(batches))
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, config)
-        # bfloat16 autocast: CPUs with AMX/AVX-512 BF16 train about 1.4x faster; others just fall back.
-        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16):
+        with bf16_autocast(device):
             image = model.encode_image(pixels.contiguous(memory_format=torch.channels_last))
             chosen = torch.randperm(n_objects, device=device)[: config.text_batch]
             text = model.encode_text(phrase_tokens[chosen])

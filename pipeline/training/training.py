@@ -24,6 +24,7 @@ from tqdm import tqdm
 from pipeline.data.dataset import SplitSource
 from pipeline.training.batches import BatchPlan
 from pipeline.training.feature_store import FeatureCache
+from pipeline.training.precision import bf16_autocast
 from pipeline.training.schedule import one_cycle
 from submission_src.backbone import Backbone
 from submission_src.phrases import phrase_sums
@@ -98,14 +99,6 @@ def contrastive_loss(queries: torch.Tensor, targets: torch.Tensor, references: t
         shared = (rows[:, None] == rows[None, :]) & ~torch.eye(len(rows), dtype=torch.bool, device=logits.device)
         logits[:, : len(rows)] = logits[:, : len(rows)].masked_fill(shared, float("-inf"))
     return F.cross_entropy(logits, torch.arange(len(queries), device=logits.device))
-
-
-def bf16_autocast(device: torch.device, enabled: bool = True) -> torch.autocast:
-    """bfloat16 autocast where the hardware computes in it: CUDA, or a CPU with AVX-512 BF16 or AMX. A CPU
-    without them runs bf16 convolutions through torch's slow reference path (a tail batch 28 s instead of about
-    2 s in fp32 on a 2-core AVX2 EPYC), so there the tail trains in fp32."""
-    native = device.type == "cuda" or (device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled and native)
 
 
 class Retriever(nn.Module):
