@@ -23,9 +23,15 @@ FRESH_CLONE_METRICS = METRICS / "fresh_clone.json"  # this benchmark's own outpu
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor() or "unknown CPU")
-    return f"{cpu}, {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}"
+    """The CPU, whether it computes in bf16 (training's speed hangs on it: pipeline/training/precision.py), the
+    core count and the OS."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    field = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip() for line in reversed(lines) if ":" in line}
+    cpu, flags = field.get("model name", platform.processor() or "unknown CPU"), set(field.get("flags", "").split())
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    bf16 = "bf16" if flags & {"avx512_bf16", "amx_bf16"} else "no bf16"
+    return f"{cpu} ({vector}, {bf16}), {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}"
 
 
 def run_target(target: str, clone: Path, log: Path) -> dict:
