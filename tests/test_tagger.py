@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording, WordingError, compose, load_wording
+from pipeline.data.wording_check import main as wording_check_main
+from pipeline.data.wording_check import problems
 from pipeline.params import load_params
 from pipeline.training.tagging import (
     ObjectNames,
@@ -105,6 +107,27 @@ def test_bad_template_is_named(tmp_path):
                    'cases: [keep]}\nfamilies:\n  f:\n    add: ["add {ad}"]\n')
     with pytest.raises(WordingError, match=r"add \{ad\}"):
         Wording.load(bad)
+
+
+def test_the_writers_check_names_what_a_writer_must_fix(tmp_path, capsys, monkeypatch):
+    style = "style: {add_determiners: [a], remove_determiners: [the], joiners: [[', ', ' and ']], cases: [keep]}\n"
+    path = tmp_path / "writer.yaml"
+    path.write_text(style + "families:\n  plain:\n    add: ['Add a {add}.', 'add {add}', 'Add {add}!']\n"
+                    "    both: ['Swap {remove} for {add}.']\n")
+    found = problems(Wording.load(path))
+    assert any("'a' before {add}" in p for p in found) and any("repeats 'add {add}'" in p for p in found)
+    assert len(found) == 2
+    path.write_text(style + "families:\n  plain:\n    add: ['Add {add}.']\n    remove: ['Drop {remove}.']\n")
+    monkeypatch.setattr(sys, "argv", ["wording_check", str(path), "--minimum", "3"])
+    with pytest.raises(SystemExit, match="2 edit templates; the brief asks for at least 3"):
+        wording_check_main()
+    monkeypatch.setattr(sys, "argv", ["wording_check", str(path), "--minimum", "2"])
+    wording_check_main()
+    report = capsys.readouterr().out.splitlines()
+    assert report[0] == "OK: 2 edit templates in 1 families" and len(report) == 3
+    assert {line.split("] ")[1] for line in report[1:]} <= {"Add a cat.", "Drop the lamp.", "Add a red vintage "
+                                                           "bicycle, a cup of coffee and an owl.",
+                                                           "Drop the potted plant and the toy car."}
 
 
 def test_gold_tags_mark_objects_without_determiners():
