@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording, WordingError, compose, load_wording
+from pipeline.data.wording_check import folded, problems
 from pipeline.data.wording_check import main as wording_check_main
-from pipeline.data.wording_check import problems
 from pipeline.params import load_params
 from pipeline.training.tagging import (
     ObjectNames,
@@ -29,11 +29,6 @@ TAGGER_PARAMS = load_params()["tagger"]
 TRAINING_FILES = [*TAGGER_PARAMS["corpus"], *TAGGER_PARAMS["dev"], TAGGER_PARAMS["vocabulary"]]
 
 
-def _normalised(template: str) -> str:
-    """Lower case, punctuation and spacing folded; slots kept."""
-    return " ".join(re.sub(r"[^\w{}]+", " ", template.lower()).split())
-
-
 def _repeats(training: str, heldout: str) -> bool:
     """Equal, or containing a held-out template of three words or more (shorter ones, a verb and a slot, are
     building blocks every wording shares)."""
@@ -42,17 +37,17 @@ def _repeats(training: str, heldout: str) -> bool:
 
 
 def test_no_training_template_equals_or_contains_a_heldout_one():
-    heldout = {_normalised(t) for _, _, t in Wording.load(SEALED_WORDING).templates()}
-    training = {_normalised(t) for path in TAGGER_PARAMS["corpus"] for _, _, t in Wording.load(path).templates()}
+    heldout = {folded(t) for _, _, t in Wording.load(SEALED_WORDING).templates()}
+    training = {folded(t) for path in TAGGER_PARAMS["corpus"] for _, _, t in Wording.load(path).templates()}
     assert len(training) >= 600
-    training |= {_normalised(t) for path in TAGGER_PARAMS["dev"] for _, _, t in Wording.load(path).templates()}
+    training |= {folded(t) for path in TAGGER_PARAMS["dev"] for _, _, t in Wording.load(path).templates()}
     clashes = sorted((h, t) for h in heldout for t in training if _repeats(t, h))
     assert not clashes, f"{len(clashes)} training templates repeat held-out wording"
 
 
 def test_the_clash_check_can_fail():
-    assert _repeats(_normalised("Please, swap {remove} for {add}!"), _normalised("swap {remove} for {add}"))
-    assert not _repeats(_normalised("swapping {remove} for {add}"), _normalised("swap {remove} for {add}"))
+    assert _repeats(folded("Please, swap {remove} for {add}!"), folded("swap {remove} for {add}"))
+    assert not _repeats(folded("swapping {remove} for {add}"), folded("swap {remove} for {add}"))
 
 
 def test_training_never_reads_the_sealed_wording(tagger_config, tmp_path):

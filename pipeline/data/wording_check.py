@@ -19,6 +19,11 @@ EXAMPLE_OBJECTS = {"add": [["cat"], ["red vintage bicycle", "cup of coffee", "ow
                    "remove": [["lamp"], ["potted plant", "toy car"]]}
 
 
+def folded(template: str) -> str:
+    """Lower case, punctuation and spacing folded, slots kept: two templates that differ only there are one."""
+    return " ".join(re.sub(r"[^\w{}]+", " ", template.lower()).split())
+
+
 def problems(wording: Wording) -> list[str]:
     """What a writer must fix besides the format: determiners before slots and templates that repeat another."""
     found, seen = [], {}
@@ -26,10 +31,10 @@ def problems(wording: Wording) -> list[str]:
         if match := DETERMINERS_BEFORE_SLOT.search(template):
             found.append(f"{family}/{group}: {template!r}: {match.group(1)!r} before {{{match.group(2)}}} belongs "
                          "in the style's determiner lists")
-        folded = " ".join(re.sub(r"[^\w{}]+", " ", template.lower()).split())
-        if folded in seen:
-            found.append(f"{family}/{group}: {template!r} repeats {seen[folded]!r}")
-        seen.setdefault(folded, template)
+        key = folded(template)
+        if key in seen:
+            found.append(f"{family}/{group}: {template!r} repeats {seen[key]!r}")
+        seen.setdefault(key, template)
     return found
 
 
