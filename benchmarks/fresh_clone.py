@@ -1,7 +1,9 @@
 """The README's quick start, timed as a newcomer meets it: each `make` target in a fresh `git clone` of this
 repository's HEAD of its own (set-up included: no `.venv`, no artwork, no DVC cache), one after another on this
-machine. Each target's wall time and exit status go to metrics/fresh_clone.json (a target measured again
-replaces its own entry only), which README.md's quick start shows; each log stays in the scratch folder.
+machine. Each target's wall time, exit status and where the time went (set-up, then each DVC stage that ran, read
+from the `Running stage` lines of its output) go to metrics/fresh_clone.json (a target measured again replaces its
+own entry only), which README.md's quick start shows; each log, every line stamped with its second, stays in the
+scratch folder.
 
 Usage: python -m benchmarks.fresh_clone --targets demo test [--scratch /tmp/fresh-clone]
 Run it with nothing else busy on the machine: the figure is a wall time.
@@ -11,6 +13,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import time
@@ -34,12 +37,29 @@ def machine() -> str:
     return f"{cpu} ({vector}, {bf16}), {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}"
 
 
+STAGE_STARTS = re.compile(r"Running stage '([^']+)'")
+
+
+def phases(marks: list[tuple[str, float]], end: float) -> dict[str, float]:
+    """Seconds from each mark to the next (the last one to `end`), by the marks' names in order."""
+    ends = [at for _, at in marks[1:]] + [end]
+    return {name: round(stop - start, 1) for (name, start), stop in zip(marks, ends)}
+
+
 def run_target(target: str, clone: Path, log: Path) -> dict:
     environment = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     started = time.time()
-    with log.open("w") as out:
-        done = subprocess.run(["make", target], cwd=clone, stdout=out, stderr=subprocess.STDOUT, env=environment)
-    return {"seconds": round(time.time() - started, 1), "exit_status": done.returncode}
+    marks = [("set-up", 0.0)]
+    with log.open("w") as out, subprocess.Popen(["make", target], cwd=clone, stdout=subprocess.PIPE,
+                                                stderr=subprocess.STDOUT, env=environment, text=True) as make:
+        for line in make.stdout:
+            elapsed = time.time() - started
+            out.write(f"[{elapsed:7.1f}s] {line}")
+            if stage := STAGE_STARTS.search(line):
+                marks.append((stage.group(1), elapsed))
+    seconds = time.time() - started
+    result = {"seconds": round(seconds, 1), "exit_status": make.returncode}
+    return result | {"phases": phases(marks, seconds)} if len(marks) > 1 else result
 
 
 def main(argv: list[str] | None = None) -> None:

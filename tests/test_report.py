@@ -43,3 +43,14 @@ def test_the_fresh_clone_timing_names_its_machine_commit_and_date(tmp_path, monk
     (tmp_path / "metrics" / "fresh_clone.json").write_text(json.dumps({"targets": {"demo": run}}))
     table = report.render("fresh_clone")
     assert "| `make demo` | 12.5 | 0 | `abc1234` | 2026-12-03 |" in table and "CPU cores" in table
+
+
+def test_a_fresh_clone_run_records_where_its_time_went(tmp_path):
+    from benchmarks.fresh_clone import run_target
+
+    (tmp_path / "Makefile").write_text("demo:\n\t@sleep 1\n\t@echo \"Running stage 'data':\"\n\t@sleep 2\n"
+                                       "\t@echo \"Running stage 'train':\"\n")
+    result = run_target("demo", tmp_path, tmp_path / "make.log")
+    assert result["exit_status"] == 0 and list(result["phases"]) == ["set-up", "data", "train"]
+    assert 0.9 <= result["phases"]["set-up"] < result["phases"]["data"] and result["phases"]["train"] < 1
+    assert "] Running stage 'data':" in (tmp_path / "make.log").read_text()

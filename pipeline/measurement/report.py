@@ -113,9 +113,14 @@ def submission(m: dict) -> str:
 
 
 def fresh_clone(m: dict) -> str:
-    return _table(["in a fresh clone", "minutes", "exit status", "commit", "measured", "machine"],
+    runs = _table(["in a fresh clone", "minutes", "exit status", "commit", "measured", "machine"],
                   [[f"`make {target}`", f"{run['seconds'] / 60:.1f}", run["exit_status"], f"`{run['commit']}`",
                     run["date"], run["machine"]] for target, run in m["targets"].items()])
+    spent = [f"\nWhere `make {target}`'s {run['seconds'] / 60:.1f} min went (set-up is everything before the first "
+             f"stage that ran; the last stage includes the tables written after it):\n\n"
+             + _table(["phase", "minutes"], [[phase, f"{spent / 60:.1f}"] for phase, spent in run["phases"].items()])
+             for target, run in m["targets"].items() if "phases" in run]
+    return runs + "".join(spent)
 
 
 TABLES: dict[str, tuple[Path, Callable[[dict], str], str]] = {  # name -> metrics file, table, command writing it
