@@ -5,18 +5,35 @@ BIN := $(VENV)/bin
 FONT_PACKAGE := fonts-noto-color-emoji
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup font wordnet browser artwork demo ablations sweep docs pretrained test rehearse app publish
+.PHONY: setup lock font wordnet browser artwork demo ablations sweep docs pretrained test rehearse app publish
 
 setup: $(VENV)/.installed font wordnet browser artwork
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstalls only when requirements.txt changes. Bytecode is compiled here, once: where PYTHONDONTWRITEBYTECODE
-# is set, --no-compile would have every process compile what it imports again (make test: 12 -> over 18 min).
-$(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+# pip's index settings (pip.conf, PIP_* variables) as uv options: uv reads neither.
+PIP_INDEXES = $$($(BIN)/pip config list | \
+	sed -n "s/^[^.]*\.\(index-url\|extra-index-url\|find-links\|constraint\)='\(.*\)'$$/\1 \2/p" | \
+	while read -r key values; do for value in $$values; do printf -- '--%s %s ' "$$key" "$$value"; done; done)
+
+# Reinstalls only when requirements.txt or requirements.lock changes, at the lock's versions: by uv where it can be
+# had (its parallel install: 1 min for a fresh venv on 2 cores, against pip's 2.4 min), else by pip. Bytecode is
+# compiled here, once: where PYTHONDONTWRITEBYTECODE is set, every process would otherwise compile what it imports
+# again (make test: 12 -> over 18 min).
+$(VENV)/.installed: requirements.txt requirements.lock | $(BIN)/python
+	if $(BIN)/pip install --disable-pip-version-check -q uv; then \
+	  $(BIN)/uv pip install -q --python $(BIN)/python --compile-bytecode --index-strategy unsafe-best-match \
+	    $(PIP_INDEXES) -r requirements.txt -c requirements.lock; \
+	else echo "uv could not be installed: pip installs the requirements"; \
+	  $(BIN)/pip install --disable-pip-version-check -q -r requirements.txt -c requirements.lock; fi
 	touch $@
+
+# After editing requirements.txt: its new resolution, pinned in requirements.lock.
+lock: | $(BIN)/python
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt
+	{ sed -n '/^#/p' requirements.lock; $(BIN)/pip freeze --all --exclude pip --exclude uv; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 # apt-get install $(1), as root or through sudo.
 APT_INSTALL = if [ "$$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
