@@ -10,6 +10,8 @@ train split. Here it is run, pointed at this checkout's artwork, and its output 
 from __future__ import annotations
 
 import importlib.util
+import multiprocessing
+import os
 import shutil
 import sys
 import tempfile
@@ -17,6 +19,7 @@ from pathlib import Path
 from unittest import mock
 
 import pandas as pd
+from tqdm import tqdm
 
 from pipeline.data.artwork import FIX, PACKAGES, ArtworkMissingError
 from pipeline.data.catalog import CATALOG_PATH
@@ -38,6 +41,32 @@ def _renderer():
     return module
 
 
+_DEFERRED: list[tuple[tuple, dict]] = []  # the renderer's render calls, inherited by the forked workers
+_RENDER = None
+
+
+def _render_deferred(index: int) -> None:
+    args, kwargs = _DEFERRED[index]
+    _RENDER(*args, **kwargs)
+
+
+def _run_in_parallel(renderer, argv: list[str], workers: int) -> None:
+    """The renderer's main() with its image writes spread over `workers` processes: main() runs with `render`
+    collecting its calls (each image is a pure function of its arguments: scene parameters, objects and a grain
+    seed), then the calls run in forked workers, so the files are the ones main() alone would write."""
+    global _RENDER
+    _DEFERRED.clear()
+    _RENDER = renderer.render
+    with mock.patch.object(sys, "argv", argv), \
+            mock.patch.object(renderer, "render", lambda *args, **kwargs: _DEFERRED.append((args, kwargs))):
+        renderer.main()
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for _ in tqdm(pool.imap_unordered(_render_deferred, range(len(_DEFERRED)), chunksize=16),
+                      total=len(_DEFERRED), desc="render out_of_generator", unit="img"):
+            pass
+    _DEFERRED.clear()
+
+
 def _names(cell: str) -> list[str]:
     return [name for name in cell.split("|") if name]
 
@@ -54,8 +83,7 @@ def render_split(out: Path, seed: int, references: int) -> None:
     renderer = _renderer()
     with tempfile.TemporaryDirectory() as scratch:
         argv = ["render.py", "--out", scratch, "--seed", str(seed), "--references", str(references)]
-        with mock.patch.object(sys, "argv", argv):
-            renderer.main()
+        _run_in_parallel(renderer, argv, os.cpu_count() or 1)
         scratch = Path(scratch)
         data = pd.read_csv(scratch / "data.csv", dtype=str, keep_default_na=False)
         edits = pd.read_csv(scratch / "queries.csv", dtype=str, keep_default_na=False)
