@@ -1,4 +1,4 @@
-"""A ModifiedResNet tail's training forward without the work its result never uses: the same function of the same
+"""A ModifiedResNet tail's forward without the work its result never uses: the same function of the same
 parameters, in less time (a training batch of the stand-in's tail: 1.40 -> 1.23 s on a 2-core AVX2 CPU).
 
 - Frozen batch norms folded into the convolutions before them. The tail trains with its batch-norm statistics
@@ -8,8 +8,8 @@ parameters, in less time (a training batch of the stand-in's tail: 1.40 -> 1.23 
 - The attention pool queried by its pooled (mean) token alone: open_clip's pool projects every token as a query
   and keeps the first one's output; each query attends on its own, so the first one's output is the same.
 
-Nothing is saved in another form: the modules keep their weights and names, and leaving the context restores their
-own forwards (the shipped model runs open_clip's).
+Training and evaluation run it (Retriever.embed_images); nothing is saved in another form: the modules keep their
+weights and names, and leaving the context restores their own forwards (the shipped model runs open_clip's).
 """
 from __future__ import annotations
 
