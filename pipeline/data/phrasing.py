@@ -59,8 +59,9 @@ class Style:
     cases: tuple[str, ...]
 
 
-def template_slots(template: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+@cache  # asked for every template each time a text is drawn (train_tail: 9 million times, 12 s)
+def template_slots(template: str) -> frozenset[str]:
+    return frozenset(field for _, field, _, _ in string.Formatter().parse(template) if field is not None)
 
 
 def slot_group(add: Sequence[str], remove: Sequence[str]) -> str:
