@@ -110,7 +110,7 @@ MEASURE = textwrap.dedent("""
     def sample():
         while not done.wait(0.002):
             peak[0] = max(peak[0], anonymous_rss())
-    sampler = threading.Thread(target=sample)
+    sampler = threading.Thread(target=sample, daemon=True)  # a failure in training ends the process
     sampler.start()
     train_retriever(retriever, cache, queries, epochs=1, batch_size=16, lr=1e-3, weight_decay=0.0, seed=0, desc="m")
     done.set()
@@ -139,7 +139,8 @@ def large_store(tmp_path_factory):
 
 def _peak_growth(out: Path, budget_gb: float, groups: int) -> dict:
     done = subprocess.run([sys.executable, "-c", MEASURE, str(out), str(budget_gb), str(groups)], cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, check=True)
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, check=True,
+                          timeout=600)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -74,14 +74,16 @@ def _pooled_query_forward(pool: AttentionPool2d, x: torch.Tensor) -> torch.Tenso
 
 
 @contextmanager
-def lean_forward(visual: nn.Module) -> Iterator[int]:
-    """Within the context, a ModifiedResNet `visual` (batch norms frozen: eval mode) runs its lean forward; yields
-    how many modules changed their forward (0 for other towers, which run as they are)."""
-    leaner = {conv: lambda x, conv=conv, norm=norm: _folded_forward(conv, norm, x)
-              for conv, norm in conv_norm_pairs(visual)}
-    leaner |= {norm: _passed_through for _, norm in conv_norm_pairs(visual)}
-    if isinstance(visual, ModifiedResNet) and isinstance(visual.attnpool, AttentionPool2d):
-        leaner[visual.attnpool] = lambda x, pool=visual.attnpool: _pooled_query_forward(pool, x)
+def lean_forward(model: nn.Module) -> Iterator[int]:
+    """Within the context, every ModifiedResNet inside `model` (batch norms frozen: eval mode) runs its lean
+    forward; yields how many modules changed their forward (0 where there is none: other towers run as they are)."""
+    leaner = {}
+    for tower in (module for module in model.modules() if isinstance(module, ModifiedResNet)):
+        for conv, norm in conv_norm_pairs(tower):
+            leaner[conv] = lambda x, conv=conv, norm=norm: _folded_forward(conv, norm, x)
+            leaner[norm] = _passed_through
+        if isinstance(tower.attnpool, AttentionPool2d):
+            leaner[tower.attnpool] = lambda x, pool=tower.attnpool: _pooled_query_forward(pool, x)
     for module, forward in leaner.items():
         module.forward = forward
     try:

@@ -132,7 +132,7 @@ class Retriever(nn.Module):
         activations = cache.tail_inputs(rows).to(self.device, non_blocking=True).float()
         if activations.ndim == 4:
             activations = activations.contiguous(memory_format=torch.channels_last)
-        with lean_forward(self.backbone.clip.visual):  # the same function with less work (batch norms are frozen)
+        with lean_forward(self.backbone):  # the same function with less work (batch norms are frozen)
             return F.normalize(self.backbone.tail(activations, self.tail_blocks).float(), dim=-1)
 
     def embed_references_and_targets(self, cache: FeatureCache, queries: QuerySet, index: np.ndarray
