@@ -64,3 +64,29 @@ def test_a_sweep_against_a_new_commit_keeps_the_earlier_one_apart(tmp_path, monk
     assert [s["rows"]["commit"]["val"] for s in sweeps] == [pytest.approx(0.95), pytest.approx(0.90)]
     sweep.main()  # the same commit again replaces its own table, never doubles it
     assert len(json.loads((tmp_path / sweep.SWEEP_METRICS).read_text())["sweeps"]) == 2
+
+
+def test_a_row_within_the_noise_margin_keeps_the_commits_recipe():
+    def figures(val: float, oog: float) -> dict:
+        return {"val": val, "out_of_generator": oog}
+    rows = {"commit": figures(0.989, 0.902), "within_noise": figures(0.989, 0.902 + 1.5 * sweep.NOISE_MARGIN),
+            "worse": figures(0.950, 0.850)}
+    assert sweep.choose(rows) == "commit"  # mean score up by 0.75 of the margin: the same recipe here
+    rows["beyond_noise"] = figures(0.989, 0.902 + 2.5 * sweep.NOISE_MARGIN)
+    assert sweep.choose(rows) == "beyond_noise"
+    assert sweep.choose({"a": figures(0.85, None), "b": figures(0.8, 0.99)}) == "b"  # no commit row: the best
+
+
+def test_a_sweep_of_an_earlier_commit_is_tabled_against_that_commit(tmp_path, monkeypatch):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+    base = _commit(tmp_path, "tail:\n  lr: 0.1\n", _figures(0.90, 0.80, 0.70), "base")
+    experiment = _commit(tmp_path, "tail:\n  lr: 0.2\n", _figures(0.95, 0.85, 0.90), "experiment")
+    subprocess.run(["git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/lr_0.2", experiment], check=True)
+    subprocess.run(["git", "reset", "-q", "--hard", base], check=True)
+    _commit(tmp_path, "tail:\n  lr: 0.3\n", _figures(0.50, 0.50, 0.50), "a later commit, no experiments")
+    sweep.main(base[:7])
+    [result] = json.loads((tmp_path / sweep.SWEEP_METRICS).read_text())["sweeps"]
+    assert result["baseline"] == base and result["chosen"] == "lr_0.2"
+    assert result["rows"]["commit"]["val"] == pytest.approx(0.90)
+    assert result["rows"]["lr_0.2"]["changed"] == {"tail.lr": 0.2}
