@@ -57,10 +57,11 @@ def test_a_new_store_replaces_a_partial_one(tmp_path):
     assert writer.pending() == [0, 1, 2]
 
 
-class FakeBackbone:
+class FakeBackbone(torch.nn.Module):
     """Trunk scales the pixels; the tail sums them per image into a two-dimensional embedding."""
 
     def __init__(self, scale: float):
+        super().__init__()
         self.scale = scale
 
     def trunk(self, pixels, tail_blocks):

@@ -28,6 +28,7 @@ from pipeline.data.dataset import SplitSource, load_manifest, manifest_fingerpri
 from pipeline.paths import CACHE_ROOT
 from pipeline.pretrained import file_sha256
 from pipeline.training.feature_store import STORE_FORMAT, FeatureCache, StoreWriter
+from pipeline.training.lean_forward import lean_forward
 from submission_src.backbone import Backbone
 from submission_src.images import load_rgb
 from submission_src.phrases import object_phrase
@@ -104,8 +105,9 @@ def encode_images(backbone: Backbone, pixels: torch.Tensor, tail_blocks: int,
                   names: list[str]) -> tuple[np.ndarray, torch.Tensor]:
     """The mapper: pixels → (the activations entering the last `tail_blocks` units, as fp16, and the L2-normalised
     image embeddings). Activations beyond fp16's range stop here, naming the images (`names`, one per row)."""
-    activations = backbone.trunk(pixels, tail_blocks)
-    embeddings = F.normalize(backbone.tail(activations, tail_blocks).float(), dim=-1)
+    activations = backbone.trunk(pixels, tail_blocks)  # stored: computed as the judge computes it
+    with lean_forward(backbone):  # the same function with less work (eval mode: batch norms are frozen)
+        embeddings = F.normalize(backbone.tail(activations, tail_blocks).float(), dim=-1)
     peak = activations.abs().max().item()
     if not peak <= FP16_MAX:  # also catches NaN
         raise ValueError(f"features: activations entering the last {tail_blocks} units reach {peak:.3g} in "
