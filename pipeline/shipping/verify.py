@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,15 +204,14 @@ def layout_agreement(repo: Path, queries: pd.DataFrame, images: Path, reference:
     subset = queries.iloc[:LAYOUT_QUERIES]
     targets = {name: i for i, name in enumerate(judge_database(queries))}
     expected_database = reference.database[[targets[name] for name in judge_database(subset)]]
+    differences = {}
     with tempfile.TemporaryDirectory() as tmp:
         spaced = Path(shutil.copytree(repo, Path(tmp) / "a judge's repo with spaces"))
-        # Side by side: each process is mostly its own imports, and none of their clocks is reported.
-        with ThreadPoolExecutor(len(LAYOUTS) - 1) as pool:
-            runs = dict(zip(LAYOUTS[1:], pool.map(
-                lambda layout: run_like_the_judge(spaced, subset, images, interpreter=interpreter, layout=layout),
-                LAYOUTS[1:])))
-    return {layout: float(max(np.abs(run.queries - reference.queries[:len(subset)]).max(),
-                              np.abs(run.database - expected_database).max())) for layout, run in runs.items()}
+        for layout in LAYOUTS[1:]:
+            run = run_like_the_judge(spaced, subset, images, interpreter=interpreter, layout=layout)
+            differences[layout] = float(max(np.abs(run.queries - reference.queries[:len(subset)]).max(),
+                                            np.abs(run.database - expected_database).max()))
+    return differences
 
 
 def reference_model(spec: FeatureSpec, shipment: Shipment, tagger: dict) -> DeployedModel:
@@ -248,12 +246,10 @@ def verify_test_split(interpreter: Interpreter = PIPELINE, repo: Path = REPO) ->
     method = json.loads(PACKAGE_METRICS.read_text())["method"]
     metrics = json.loads(EVAL_METRICS.read_text())
     images, distractors = Path(test.images), test.distractor_images()
-    run = run_like_the_judge(repo, frame, images, distractors, interpreter)  # alone: its clock is the judge's
-    with ThreadPoolExecutor(1) as pool:
-        layouts = pool.submit(layout_agreement, repo, frame, images, run, interpreter)
-        spec = FeatureSpec.from_params(load_params())
-        reference = reference_model(spec, Shipment.choose(method, metrics["val"]), load_checkpoint(TAGGER))
-        expected_queries, expected_database = reference_rows(reference, frame, images, distractors)
+    run = run_like_the_judge(repo, frame, images, distractors, interpreter)
+    spec = FeatureSpec.from_params(load_params())
+    reference = reference_model(spec, Shipment.choose(method, metrics["val"]), load_checkpoint(TAGGER))
+    expected_queries, expected_database = reference_rows(reference, frame, images, distractors)
     with np.load(TEST_EMBEDDINGS) as pipeline:
         position = {name: i for i, name in enumerate(pipeline["database_images"])}
         cached = pipeline[f"database_{method}"][[position[name] for name in judge_database(frame, distractors)]]
@@ -265,7 +261,7 @@ def verify_test_split(interpreter: Interpreter = PIPELINE, repo: Path = REPO) ->
         "min_cosine": min(min_row_cosine(run.queries, expected_queries), min_row_cosine(run.database,
                                                                                          expected_database)),
         "min_cosine_vs_evaluate": vs_evaluate, "measured_on": measured_on(run.result),
-        "layouts_max_difference": layouts.result()}
+        "layouts_max_difference": layout_agreement(repo, frame, images, run, interpreter)}
     result["problems"] = check(result, result["evaluate_top1"])
     return result
 
