@@ -13,7 +13,6 @@ import torch
 
 from pipeline.training.batches import reference_group_batches
 from pipeline.training.experiment import Experiment
-from pipeline.training.training import Retriever
 
 IMPLEMENTATIONS = {"default": {}, "fused": {"fused": True}}
 
@@ -34,9 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     experiment = Experiment.load()
     backbone = experiment.spec.load_backbone()
-    retriever = Retriever(experiment.fusion(), backbone, experiment.spec.tail_blocks)
     parameters = [p.detach().clone().requires_grad_(True) for p in
-                  [*backbone.tail_parameters(experiment.spec.tail_blocks).values(), *retriever.fusion.parameters()]]
+                  [*backbone.tail_parameters(experiment.spec.tail_blocks).values(), *experiment.fusion().parameters()]]
     for parameter in parameters:
         parameter.grad = torch.randn_like(parameter)
     seconds = {name: [] for name in IMPLEMENTATIONS}
