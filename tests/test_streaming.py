@@ -34,10 +34,11 @@ def _groups(n_groups: int, targets: int = 2):
     return groups, rows
 
 
-def test_windows_hold_whole_groups_within_capacity_and_cover_each_query_once():
+@pytest.mark.parametrize("linked", [False, True])
+def test_windows_hold_whole_groups_within_capacity_and_cover_each_query_once(linked):
     groups, group_rows = _groups(40)
     needs = {int(q): set(group_rows[g].tolist()) for g, group in enumerate(groups) for q in group}
-    plans = [plan_windows(groups, group_rows, 20, 6, np.random.default_rng(seed)) for seed in (0, 1)]
+    plans = [plan_windows(groups, group_rows, 20, 6, np.random.default_rng(seed), linked) for seed in (0, 1)]
     for plan in plans:
         assert len(plan) > 3 and all(len(w.rows) <= 20 for w in plan)
         seen = np.concatenate([b for w in plan for b in w.batches])

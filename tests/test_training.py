@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from pipeline.measurement.evaluation import embed_all, rank_queries
 from pipeline.training.baselines import Combiner
-from pipeline.training.batches import reference_group_batches
+from pipeline.training.batches import linked_order, reference_group_batches
 from pipeline.training.experiment import interpolate, norm_parameters
 from pipeline.training.precision import bf16_autocast
 from pipeline.training.training import (
@@ -51,6 +51,32 @@ def test_batches_keep_siblings_together(tiny_queries):
     for b, batch in enumerate(batches):
         for reference in queries.frame.query_image.iloc[batch]:
             assert owner.setdefault(reference, b) == b
+
+
+def test_linked_batches_keep_siblings_together_and_pass_fewer_images(tiny_queries):
+    _, queries, _ = tiny_queries
+    def passes(batches):
+        return sum(len(np.unique(np.concatenate([queries.reference_rows[b], queries.target_rows[b]])))
+                   for b in batches)
+    shuffled, linked = (reference_group_batches(queries, 8, np.random.default_rng(0), linked) for linked in (0, 1))
+    assert sorted(np.concatenate(linked).tolist()) == list(range(len(queries.frame)))
+    owner = {}
+    for b, batch in enumerate(linked):
+        for reference in queries.frame.query_image.iloc[batch]:
+            assert owner.setdefault(reference, b) == b
+    assert passes(linked) < passes(shuffled)
+
+
+def test_linked_order_walks_each_family_of_linked_groups_as_one_run():
+    # groups 0-1-2 share images in a chain, 3-4 share one, 5 stands alone
+    rows = [np.array(r) for r in ([0, 1], [1, 2], [2, 3], [10, 11], [11, 12], [20, 21])]
+    family = {0: "a", 1: "a", 2: "a", 3: "b", 4: "b", 5: "c"}
+    orders = [linked_order(rows, np.random.default_rng(seed)) for seed in range(6)]
+    for order in orders:
+        assert sorted(order) == list(range(6))
+        runs = [family[g] for g in order]
+        assert len([f for i, f in enumerate(runs) if i == 0 or runs[i - 1] != f]) == 3
+    assert len({tuple(order) for order in orders}) > 1  # a different walk each epoch
 
 
 def test_query_set_sums_parsed_phrases(tiny_queries):
@@ -191,6 +217,21 @@ def test_a_target_two_queries_reach_is_no_negative_for_either():
                             for i, k in enumerate(keep)]).mean()
     assert torch.isclose(shared, expected, atol=1e-5)
     assert contrastive_loss(queries, targets, references, scale) > shared + 0.3  # unmasked, each copy competes
+
+
+def test_a_target_that_is_another_querys_reference_is_no_negative():
+    torch.manual_seed(0)
+    targets, references = F.normalize(torch.randn(2, 8), dim=-1), F.normalize(torch.randn(2, 8), dim=-1)
+    references[1] = targets[0]  # query 1 starts from query 0's target (the inverse edit, in the same batch)
+    queries = F.normalize(targets + 0.1 * torch.randn(2, 8), dim=-1)
+    scale = torch.tensor(np.log(20.0))
+    masked = contrastive_loss(queries, targets, references, scale, np.array([5, 6]), np.array([4, 5]))
+    logits = 20.0 * queries @ torch.cat([targets, references]).T
+    keep = [[0, 1, 2], [0, 1, 2, 3]]
+    expected = torch.stack([F.cross_entropy(logits[i, k][None], torch.tensor([k.index(i)]))
+                            for i, k in enumerate(keep)]).mean()
+    assert torch.isclose(masked, expected, atol=1e-5)
+    assert contrastive_loss(queries, targets, references, scale, np.array([5, 6])) > masked + 0.3
 
 
 def test_object_alignment_ranks_the_image_that_holds_the_object():

@@ -132,4 +132,5 @@ class Experiment:
                                weight_decay=schedule["weight_decay"], seed=schedule["seed"], desc=desc,
                                max_batches=max_batches, device=self.device, on_epoch=on_epoch,
                                object_weight=schedule.get("object_weight", 0.0),
-                               tower_lr_scale=schedule.get("tower_lr_scale", 1.0))
+                               tower_lr_scale=schedule.get("tower_lr_scale", 1.0),
+                               linked_batches=schedule.get("linked_batches", False))

@@ -1,9 +1,10 @@
 """Training on the feature cache: fusion modules (adapter, combiner) and the unfrozen visual tail.
 
 Every batch holds whole reference groups, so each query meets its sibling targets (the same reference, another
-edit) as negatives, next to the other targets of the batch and its own reference image; a target that another
-query of the batch also reaches is no negative. Which batches, and where their features come from (host memory, or
-a store bigger than `train.memory_gb` streamed in windows), is planned in pipeline/training/batches.py.
+edit) as negatives, next to the other targets of the batch and its own reference image; the query's own target
+image is no negative, whichever column holds it. Which batches (shuffled or linked groups), and where their
+features come from (host memory, or a store bigger than `train.memory_gb` streamed in windows), is planned in
+pipeline/training/batches.py.
 """
 from __future__ import annotations
 
@@ -87,18 +88,21 @@ def build_query_set(cache: FeatureCache, source: SplitSource, tagger: QueryTagge
 
 
 def contrastive_loss(queries: torch.Tensor, targets: torch.Tensor, references: torch.Tensor,
-                     logit_scale: torch.Tensor, target_rows: np.ndarray | None = None) -> torch.Tensor:
+                     logit_scale: torch.Tensor, target_rows: np.ndarray | None = None,
+                     reference_rows: np.ndarray | None = None) -> torch.Tensor:
     """InfoNCE of each query against the batch's targets (siblings among them) and its own reference image.
 
-    `target_rows` (cache rows of the targets): a target that several queries of the batch reach (from several
-    references) is no negative for any of them; only its own column counts.
+    `target_rows`, `reference_rows` (cache rows of the batch's targets and references): a candidate that is the
+    query's own target image is no negative, only its own column counts: another query's copy of it (a target
+    several references reach), or another query's reference (an inverse edit in the same batch).
     """
     candidates = torch.cat([targets, references])
     logits = logit_scale.exp() * queries @ candidates.T
     if target_rows is not None:
-        rows = torch.as_tensor(target_rows, device=logits.device)
-        shared = (rows[:, None] == rows[None, :]) & ~torch.eye(len(rows), dtype=torch.bool, device=logits.device)
-        logits[:, : len(rows)] = logits[:, : len(rows)].masked_fill(shared, float("-inf"))
+        rows = [torch.as_tensor(r, device=logits.device) for r in (target_rows, reference_rows) if r is not None]
+        same = rows[0][:, None] == torch.cat(rows)[None, :]
+        same[:, : len(rows[0])].fill_diagonal_(False)
+        logits[:, : same.shape[1]] = logits[:, : same.shape[1]].masked_fill(same, float("-inf"))
     return F.cross_entropy(logits, torch.arange(len(queries), device=logits.device))
 
 
@@ -177,13 +181,15 @@ def object_alignment_loss(references: torch.Tensor, targets: torch.Tensor, add: 
 def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: int, batch_size: int, lr: float,
                     weight_decay: float, seed: int, desc: str, max_batches: int | None = None,
                     device: str = "cpu", on_epoch: Callable[[dict], None] | None = None,
-                    object_weight: float = 0.0, tower_lr_scale: float = 1.0) -> list[dict]:
+                    object_weight: float = 0.0, tower_lr_scale: float = 1.0, linked_batches: bool = False
+                    ) -> list[dict]:
     """Trains in place on `device` (the cache stays in host memory; each batch moves once); `cache` is a
     FeatureCache or anything with its `embeddings`/`tail_inputs` methods. Tail inputs larger than the cache's
     memory budget are streamed: each epoch's batches are drawn window by window.
 
     `object_weight` adds the object alignment loss (0: InfoNCE alone); `tower_lr_scale` multiplies the learning
-    rate of the retrained visual units (not the head, not the fusion).
+    rate of the retrained visual units (not the head, not the fusion); `linked_batches` packs groups that share
+    images together (pipeline/training/batches.py).
 
     `max_batches` stops each epoch early (for timing); its history then holds the scaled full-epoch seconds.
     `on_epoch` is called with each epoch's history row as soon as it is made (a training curve).
@@ -196,7 +202,7 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
     # against 20.4 ms a step for the stand-in's K = 4 tail (benchmarks/optimizer_step.py).
     optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=weight_decay, fused=True)
     plan = BatchPlan.for_cache(cache, queries, trains_tail=retriever.backbone is not None, batch_size=batch_size,
-                               epochs=epochs, rng=rng, device=device)
+                               epochs=epochs, rng=rng, device=device, linked=linked_batches)
     batch_counts = plan.batch_counts
     scheduler = one_cycle(optimizer, [group["lr"] for group in groups], sum(batch_counts), pct_start=0.1)
     history = []
@@ -215,7 +221,7 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
                 reference, target = retriever.embed_references_and_targets(features, queries, index)
                 query = retriever.fuse(reference, queries, index)
             loss = contrastive_loss(query.float(), target.float(), reference.float(), retriever.logit_scale,
-                                    queries.target_rows[index])
+                                    queries.target_rows[index], queries.reference_rows[index])
             if object_weight:
                 loss = loss + object_weight * object_alignment_loss(
                     reference.float(), target.float(), queries.add[index].to(retriever.device),
