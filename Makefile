@@ -83,7 +83,9 @@ SWEEP := 'head_only:features.tail_blocks=0+tail.lr=0.001' 'k4_e5:tail.epochs=5' 
 	'shadows_only:data.train_variation={scene:{shadows:1.0}}' \
 	'train_variation:data.train_variation={scene:{min_size:0.12,max_size:0.40,max_angle:30.0,max_overlap:0.4,max_texture:0.12,lighting:0.35,shadows:1.0},photo:{blur:1.5,noise:4.0,gamma:0.15,jpeg_quality:[50,95]}}' \
 	'no_lexicon:tagger.lexicon=null' 'linked:tail.linked_batches=true' \
-	'linked_b256:tail.linked_batches=true+tail.batch_size=256'
+	'linked_b256:tail.linked_batches=true+tail.batch_size=256' \
+	'linked_memory:tail.linked_batches=true+tail.negative_memory=512' \
+	'linked_b256_memory:tail.linked_batches=true+tail.batch_size=256+tail.negative_memory=512'
 ONLY ?=
 sweep: setup
 	set -f; for row in $(SWEEP); do name=$${row%%:*}; \
@@ -113,7 +115,7 @@ docs: setup
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # The package in the judge's own environment: a clean Python 3.10 venv of dist/hf_repo/requirements.txt only (cached
 # outside the repo by the requirements' hash; the first run downloads torch), no network. After `make demo`.

@@ -9,6 +9,7 @@ from pipeline.training.batches import linked_order, reference_group_batches
 from pipeline.training.experiment import interpolate, norm_parameters
 from pipeline.training.precision import bf16_autocast
 from pipeline.training.training import (
+    NegativeMemory,
     Retriever,
     contrastive_loss,
     object_alignment_loss,
@@ -232,6 +233,24 @@ def test_a_target_that_is_another_querys_reference_is_no_negative():
                             for i, k in enumerate(keep)]).mean()
     assert torch.isclose(masked, expected, atol=1e-5)
     assert contrastive_loss(queries, targets, references, scale, np.array([5, 6])) > masked + 0.3
+
+
+def test_negative_memory_keeps_the_newest_copy_of_the_last_images_outside_the_batch():
+    memory = NegativeMemory(3)
+    assert memory.negatives(np.array([1])) is None
+    memory.remember(torch.tensor([[1.0], [2.0], [3.0]]), np.array([10, 11, 12]))
+    memory.remember(torch.tensor([[4.0], [5.0]]), np.array([11, 13]))  # image 11 again, newer; 10 the oldest: dropped
+    assert memory.rows.tolist() == [12, 11, 13]
+    assert memory.negatives(np.array([11, 99])).flatten().tolist() == [3.0, 5.0]
+    assert memory.negatives(np.array([11, 12, 13])) is None
+
+
+def test_linked_training_with_a_negative_memory_lowers_the_loss(tiny_queries):
+    cache, queries, _ = tiny_queries
+    retriever = Retriever(Combiner(cache.image_embeddings.shape[1], 32, 64))
+    history = train_retriever(retriever, cache, queries, epochs=6, batch_size=8, lr=3e-3, weight_decay=0.0,
+                              seed=0, desc="test", linked_batches=True, negative_memory=16)
+    assert history[-1]["loss"] < history[0]["loss"]
 
 
 def test_object_alignment_ranks_the_image_that_holds_the_object():

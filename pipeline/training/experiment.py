@@ -133,4 +133,5 @@ class Experiment:
                                max_batches=max_batches, device=self.device, on_epoch=on_epoch,
                                object_weight=schedule.get("object_weight", 0.0),
                                tower_lr_scale=schedule.get("tower_lr_scale", 1.0),
-                               linked_batches=schedule.get("linked_batches", False))
+                               linked_batches=schedule.get("linked_batches", False),
+                               negative_memory=schedule.get("negative_memory", 0))

@@ -89,14 +89,16 @@ def build_query_set(cache: FeatureCache, source: SplitSource, tagger: QueryTagge
 
 def contrastive_loss(queries: torch.Tensor, targets: torch.Tensor, references: torch.Tensor,
                      logit_scale: torch.Tensor, target_rows: np.ndarray | None = None,
-                     reference_rows: np.ndarray | None = None) -> torch.Tensor:
+                     reference_rows: np.ndarray | None = None,
+                     remembered: torch.Tensor | None = None) -> torch.Tensor:
     """InfoNCE of each query against the batch's targets (siblings among them) and its own reference image.
 
     `target_rows`, `reference_rows` (cache rows of the batch's targets and references): a candidate that is the
     query's own target image is no negative, only its own column counts: another query's copy of it (a target
-    several references reach), or another query's reference (an inverse edit in the same batch).
+    several references reach), or another query's reference (an inverse edit in the same batch). `remembered`:
+    more negatives, none of them an image of the batch (a NegativeMemory's).
     """
-    candidates = torch.cat([targets, references])
+    candidates = torch.cat([targets, references] + ([remembered] if remembered is not None else []))
     logits = logit_scale.exp() * queries @ candidates.T
     if target_rows is not None:
         rows = [torch.as_tensor(r, device=logits.device) for r in (target_rows, reference_rows) if r is not None]
@@ -104,6 +106,33 @@ def contrastive_loss(queries: torch.Tensor, targets: torch.Tensor, references: t
         same[:, : len(rows[0])].fill_diagonal_(False)
         logits[:, : same.shape[1]] = logits[:, : same.shape[1]].masked_fill(same, float("-inf"))
     return F.cross_entropy(logits, torch.arange(len(queries), device=logits.device))
+
+
+class NegativeMemory:
+    """The embeddings of the last `size` distinct images of earlier batches, detached: negatives that cost no pass
+    through the tail (a cross-batch memory, Wang et al. 2020), so a batch of few linked scenes still meets many
+    unrelated ones. Embeddings a few steps old stand in for today's: the tail moves little between steps."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.embeddings: torch.Tensor | None = None
+        self.rows = np.empty(0, dtype=np.int64)
+
+    def negatives(self, batch_rows: np.ndarray) -> torch.Tensor | None:
+        """The remembered embeddings of images outside the batch (None when it holds none)."""
+        if self.embeddings is None:
+            return None
+        outside = torch.as_tensor(~np.isin(self.rows, batch_rows), device=self.embeddings.device)
+        return self.embeddings[outside] if outside.any() else None
+
+    def remember(self, embeddings: torch.Tensor, rows: np.ndarray) -> None:
+        """Adds the batch's images (each row once, the newest copy kept), dropping the oldest beyond `size`."""
+        rows = np.concatenate([self.rows, rows])
+        embeddings = embeddings.detach() if self.embeddings is None else torch.cat([self.embeddings,
+                                                                                     embeddings.detach()])
+        newest = len(rows) - 1 - np.unique(rows[::-1], return_index=True)[1]
+        keep = np.sort(newest)[-self.size:]
+        self.rows, self.embeddings = rows[keep], embeddings[torch.as_tensor(keep, device=embeddings.device)]
 
 
 class Retriever(nn.Module):
@@ -181,15 +210,16 @@ def object_alignment_loss(references: torch.Tensor, targets: torch.Tensor, add: 
 def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: int, batch_size: int, lr: float,
                     weight_decay: float, seed: int, desc: str, max_batches: int | None = None,
                     device: str = "cpu", on_epoch: Callable[[dict], None] | None = None,
-                    object_weight: float = 0.0, tower_lr_scale: float = 1.0, linked_batches: bool = False
-                    ) -> list[dict]:
+                    object_weight: float = 0.0, tower_lr_scale: float = 1.0, linked_batches: bool = False,
+                    negative_memory: int = 0) -> list[dict]:
     """Trains in place on `device` (the cache stays in host memory; each batch moves once); `cache` is a
     FeatureCache or anything with its `embeddings`/`tail_inputs` methods. Tail inputs larger than the cache's
     memory budget are streamed: each epoch's batches are drawn window by window.
 
     `object_weight` adds the object alignment loss (0: InfoNCE alone); `tower_lr_scale` multiplies the learning
     rate of the retrained visual units (not the head, not the fusion); `linked_batches` packs groups that share
-    images together (pipeline/training/batches.py).
+    images together (pipeline/training/batches.py); `negative_memory` > 0 adds that many images of earlier
+    batches as negatives (NegativeMemory).
 
     `max_batches` stops each epoch early (for timing); its history then holds the scaled full-epoch seconds.
     `on_epoch` is called with each epoch's history row as soon as it is made (a training curve).
@@ -206,6 +236,7 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
     batch_counts = plan.batch_counts
     scheduler = one_cycle(optimizer, [group["lr"] for group in groups], sum(batch_counts), pct_start=0.1)
     history = []
+    memory = NegativeMemory(negative_memory) if negative_memory else None
     retriever.train()
     if retriever.backbone is not None:
         retriever.backbone.eval()  # frozen batch-norm statistics; only the tail's weights learn
@@ -220,8 +251,10 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
             with bf16_autocast(retriever.device, enabled=retriever.backbone is not None):
                 reference, target = retriever.embed_references_and_targets(features, queries, index)
                 query = retriever.fuse(reference, queries, index)
+            rows = np.concatenate([queries.reference_rows[index], queries.target_rows[index]])
+            remembered = memory.negatives(rows) if memory else None
             loss = contrastive_loss(query.float(), target.float(), reference.float(), retriever.logit_scale,
-                                    queries.target_rows[index], queries.reference_rows[index])
+                                    queries.target_rows[index], queries.reference_rows[index], remembered)
             if object_weight:
                 loss = loss + object_weight * object_alignment_loss(
                     reference.float(), target.float(), queries.add[index].to(retriever.device),
@@ -230,6 +263,8 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if memory:
+                memory.remember(torch.cat([reference, target]).float(), rows)
             losses.append(loss.item())
         batches.close()  # a stream cut short (max_batches) finishes its read before the next epoch reuses buffers
         epoch_seconds = (time.time() - epoch_started) * batch_counts[epoch] / timed
