@@ -82,10 +82,9 @@ SWEEP := 'head_only:features.tail_blocks=0+tail.lr=0.001' 'k4_e5:tail.epochs=5' 
 	'tower_lr_0.3:tail.tower_lr_scale=0.3' 'compose_2:augment.compose=2' \
 	'shadows_only:data.train_variation={scene:{shadows:1.0}}' \
 	'train_variation:data.train_variation={scene:{min_size:0.12,max_size:0.40,max_angle:30.0,max_overlap:0.4,max_texture:0.12,lighting:0.35,shadows:1.0},photo:{blur:1.5,noise:4.0,gamma:0.15,jpeg_quality:[50,95]}}' \
-	'no_lexicon:tagger.lexicon=null' 'linked:tail.linked_batches=true' \
-	'linked_b256:tail.linked_batches=true+tail.batch_size=256' \
-	'linked_memory:tail.linked_batches=true+tail.negative_memory=512' \
-	'linked_b256_memory:tail.linked_batches=true+tail.batch_size=256+tail.negative_memory=512'
+	'no_lexicon:tagger.lexicon=null' \
+	'shuffled:tail.linked_batches=false+tail.negative_memory=0+tail.batch_size=128+tail.epochs=10' \
+	'no_memory:tail.negative_memory=0'
 ONLY ?=
 sweep: setup
 	set -f; for row in $(SWEEP); do name=$${row%%:*}; \

@@ -77,6 +77,21 @@ def test_a_row_within_the_noise_margin_keeps_the_commits_recipe():
     assert sweep.choose({"a": figures(0.85, None), "b": figures(0.8, 0.99)}) == "b"  # no commit row: the best
 
 
+def test_a_tie_goes_to_a_row_that_trains_in_half_the_time():
+    def figures(val: float, oog: float, seconds: float | None) -> dict:
+        return {"val": val, "out_of_generator": oog, "tail_seconds": seconds}
+    rows = {"commit": figures(0.989, 0.902, 600.0), "a_bit_faster": figures(0.989, 0.902, 400.0),
+            "fast_but_worse": figures(0.989, 0.902 - 3 * sweep.NOISE_MARGIN, 100.0)}
+    assert sweep.choose(rows) == "commit"  # 400 s is not half of 600: host speed alone moves that much
+    rows["half_the_time"] = figures(0.989, 0.902 - sweep.NOISE_MARGIN, 300.0)
+    rows["faster_still"] = figures(0.989, 0.902 - 1.5 * sweep.NOISE_MARGIN, 200.0)
+    assert sweep.choose(rows) == "half_the_time"  # within the margin of the commit, cheaper: the best of those
+    rows["untimed"] = figures(0.989, 0.902 + sweep.NOISE_MARGIN, None)
+    assert sweep.choose(rows) == "half_the_time"
+    rows["better"] = figures(0.989, 0.902 + 3 * sweep.NOISE_MARGIN, 900.0)
+    assert sweep.choose(rows) == "better"  # beyond the margin the score decides, whatever the cost
+
+
 def test_a_sweep_of_an_earlier_commit_is_tabled_against_that_commit(tmp_path, monkeypatch):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     monkeypatch.chdir(tmp_path)

@@ -6,8 +6,10 @@ its own table, labelled by that commit: rows are only ever compared with their o
 
 The choice reads val and the out-of-generator split only, never test: the best mean of the two Top-1s (val
 alone where a row has no out-of-generator figure): val is our generator's own scenes, the other split a
-renderer's we never trained on, and a team needs both. A row replaces the commit's recipe only where it beats
-the commit by more than NOISE_MARGIN: closer than that, the two are the same recipe as far as this CPU can tell.
+renderer's we never trained on, and a team needs both. A row replaces the commit's recipe where it beats the
+commit by more than NOISE_MARGIN: closer than that, the two are the same recipe as far as this CPU can tell, and
+the tie goes to the best of the rows whose tail trained in at most CHEAPER of the commit's time (`train_tail`'s
+seconds, from its training curve), else to the commit.
 
     python -m pipeline.measurement.sweep                       # `make sweep` ends with it
     python -m pipeline.measurement.sweep --baseline cd7e39e    # the table of a sweep run against another commit
@@ -22,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from pipeline.paths import DIAGNOSIS_METRICS, EVAL_METRICS, METRICS
+from pipeline.training.curves import live
 
 SWEEP_METRICS = METRICS / "sweep.json"
 METHOD = "adapter_tail"
@@ -29,6 +32,9 @@ METHOD = "adapter_tail"
 # data (fresh clones of 56b04ed and 8047b77, 2026-12-06: val 0.989 both, out-of-generator 0.908 and 0.902): the
 # fp32 tail training is not bit-reproducible across runs on a CPU.
 NOISE_MARGIN = 0.003
+# A row is cheaper only at half the commit's training time or less: one host ran the same code 15-55 % slower
+# from one day to the next (fresh clones of 2026-12-06 and 2026-12-07), never twice as slow.
+CHEAPER = 0.5
 COLUMNS = {  # column -> (file, path inside it)
     "val": ("eval", ("val", METHOD, "top1")),
     "test": ("eval", ("test", METHOD, "top1")),
@@ -76,34 +82,42 @@ def row(revision: str, base_params: dict) -> dict:
         except subprocess.CalledProcessError:
             return {}
     files = {"eval": read(EVAL_METRICS), "diagnosis": read(DIAGNOSIS_METRICS)}
+    training = read(live(METHOD) / "metrics.json")
     params = _flat(yaml.safe_load(_git("show", f"{revision}:params.yaml")))
     changed = {key: value for key, value in params.items() if key not in base_params or base_params[key] != value}
     changed |= {key: None for key in base_params  # removed, unless a changed section says so (`section: null`
                 if key not in params  # replacing its keys, or keys filling a section that was null)
                 and not any(key.startswith(f"{other}.") or other.startswith(f"{key}.") for other in changed)}
-    return {"changed": changed, **{column: _dig(files[name], path) for column, (name, path) in COLUMNS.items()}}
+    return {"changed": changed, **{column: _dig(files[name], path) for column, (name, path) in COLUMNS.items()},
+            "tail_seconds": training.get("seconds")}
 
 
 def choose(rows: dict[str, dict], margin: float = NOISE_MARGIN) -> str:
-    """The row with the best mean of val and out-of-generator Top-1 (val alone where the other is missing); the
-    commit's own row where none beats it by more than `margin`."""
+    """The row with the best mean of val and out-of-generator Top-1 (val alone where the other is missing) where
+    it beats the commit's own row by more than `margin`; else the best of the rows within `margin` of the commit
+    that trained in at most CHEAPER of the commit's time; else the commit."""
     def score(row: dict) -> float:
         figures = [f for f in (row["val"], row["out_of_generator"]) if f is not None]
         return sum(figures) / len(figures)
-    best = max((name for name, row in rows.items() if row["val"] is not None), key=lambda name: score(rows[name]))
-    commit = rows.get("commit")
-    if commit is not None and commit["val"] is not None and score(rows[best]) - score(commit) <= margin:
-        return "commit"
-    return best
+    scored = {name: row for name, row in rows.items() if row["val"] is not None}
+    best = max(scored, key=lambda name: score(scored[name]))
+    commit = scored.get("commit")
+    if commit is None or score(scored[best]) - score(commit) > margin:
+        return best
+    cheaper = [name for name, row in scored.items() if score(row) >= score(commit) - margin
+               and None not in (row.get("tail_seconds"), commit.get("tail_seconds"))
+               and row["tail_seconds"] <= CHEAPER * commit["tail_seconds"]]
+    return max(cheaper, key=lambda name: score(scored[name])) if cheaper else "commit"
 
 
 def markdown(rows: dict[str, dict], chosen: str) -> str:
-    head = "| experiment | changed params | " + " | ".join(COLUMNS) + " |"
-    lines = [head, "|" + "---|" * (len(COLUMNS) + 2)]
+    head = "| experiment | changed params | " + " | ".join(COLUMNS) + " | train_tail min |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 3)]
     for name, r in rows.items():
         changed = ", ".join(f"`{k}={v}`" for k, v in r["changed"].items()) or "(the commit's params)"
         figures = " | ".join("" if r[c] is None else f"{r[c]:.3f}" for c in COLUMNS)
-        lines.append(f"| {'**' + name + '**' if name == chosen else name} | {changed} | {figures} |")
+        minutes = "" if r.get("tail_seconds") is None else f"{r['tail_seconds'] / 60:.1f}"
+        lines.append(f"| {'**' + name + '**' if name == chosen else name} | {changed} | {figures} | {minutes} |")
     return "\n".join(lines) + "\n"
 
 
