@@ -11,18 +11,24 @@ import pandas as pd
 from pipeline.data.out_of_generator import RENDERER, render_split
 from pipeline.data.phrasing import SEALED_WORDING, Wording
 
-SEALED_SHA256 = "9c1f955a4514f80d3d4db41a649322a43a7c10a22036b41d7bee3cce631ed1fa"
+SEALED_SHA256 = "6d1c7ecc53a213f494c03f50e9d3aba5ccbb6dfdb594b1b1078b968e2a1782c8"
 
 
-def test_sealed_wording_is_unchanged():
+SEALED_BRIEF_SHA256 = "cc465de4ba852b43888824bb2e9797a207931487146eaa9f218d3ff3ee8f6a7b"
+
+
+def test_sealed_wording_and_its_brief_are_unchanged():
     assert hashlib.sha256(SEALED_WORDING.read_bytes()).hexdigest() == SEALED_SHA256, (
         f"{SEALED_WORDING} changed: held-out wording is never edited; write a new sealed file instead")
+    brief = SEALED_WORDING.parent / "wording_brief.md"
+    assert hashlib.sha256(brief.read_bytes()).hexdigest() == SEALED_BRIEF_SHA256, f"{brief} is kept as it was given"
 
 
-def test_sealed_wording_is_large_and_varied():
+def test_sealed_wording_is_large_and_has_every_edit_shape():
     wording = Wording.load(SEALED_WORDING)
-    edits = [t for _, group, t in wording.templates() if group != "none"]
-    assert len(edits) >= 150 and len(wording.families) >= 12
+    edits = [(group, t) for _, group, t in wording.templates() if group != "none"]
+    assert len(edits) >= 300 and len(wording.families) >= 12
+    assert {group for group, _ in edits} == {"add", "remove", "both"}
 
 
 OUT_OF_GENERATOR_SHA256 = {

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording, WordingError, compose, load_wording
-from pipeline.data.wording_check import folded, problems
+from pipeline.data.seal import Seal, project_seal
 from pipeline.data.wording_check import main as wording_check_main
+from pipeline.data.wording_check import problems
 from pipeline.params import load_params
 from pipeline.training.tagging import (
     ObjectNames,
@@ -29,25 +30,29 @@ TAGGER_PARAMS = load_params()["tagger"]
 TRAINING_FILES = [*TAGGER_PARAMS["corpus"], *TAGGER_PARAMS["dev"], TAGGER_PARAMS["vocabulary"]]
 
 
-def _repeats(training: str, heldout: str) -> bool:
-    """Equal, or containing a held-out template of three words or more (shorter ones, a verb and a slot, are
-    building blocks every wording shares)."""
-    # folded templates are single-spaced words, so a whole-word match is a substring match with a space each side
-    return training == heldout or (len(heldout.split()) >= 3 and f" {heldout} " in f" {training} ")
+def test_no_training_or_development_template_near_copies_a_heldout_one():
+    seal = project_seal(load_params())
+    assert len(seal.templates.whole) >= 600 and seal.quotes  # the training wording and the briefs were read
+    clashes = seal.clashes(Wording.load(SEALED_WORDING))
+    assert not clashes, f"{len(clashes)} held-out templates repeat training or development wording or a brief: " + \
+        "; ".join(map(str, clashes[:5]))
 
 
-def test_no_training_template_equals_or_contains_a_heldout_one():
-    heldout = {folded(t) for _, _, t in Wording.load(SEALED_WORDING).templates()}
-    training = {folded(t) for path in TAGGER_PARAMS["corpus"] for _, _, t in Wording.load(path).templates()}
-    assert len(training) >= 600
-    training |= {folded(t) for path in TAGGER_PARAMS["dev"] for _, _, t in Wording.load(path).templates()}
-    clashes = sorted((h, t) for h in heldout for t in training if _repeats(t, h))
-    assert not clashes, f"{len(clashes)} training templates repeat held-out wording"
-
-
-def test_the_clash_check_can_fail():
-    assert _repeats(folded("Please, swap {remove} for {add}!"), folded("swap {remove} for {add}"))
-    assert not _repeats(folded("swapping {remove} for {add}"), folded("swap {remove} for {add}"))
+def test_the_clash_check_finds_near_copies_and_quoting_briefs(tmp_path):
+    brief = tmp_path / "brief.md"
+    brief.write_text('Ask as "swap {remove} for {add}" does, or "without {remove}", and "add {add} and remove '
+                     '{remove}" (the rigid form, never a leak).')
+    seal = Seal(["Could you take out {remove} and put in {add}?", "get rid of {remove} now"], [brief])
+    near = ["Can you take out {remove} and put in {add}?",  # one word changed
+            "could you take out {remove} and put in {add} please",  # one word added, punctuation folded
+            "Get rid of {remove}.",  # one word dropped
+            "Could you swap {remove} for {add}, thanks?",  # a brief's quote inside
+            "The same, without {remove}."]  # a brief's two-word quote with a slot
+    assert all(seal.clash(t) for t in near), [t for t in near if not seal.clash(t)]
+    apart = ["Would you take {remove} away and put in {add}?",  # two words apart
+             "add {add} and remove {remove}",  # the challenge's rigid form
+             "rid the scene of {remove}"]
+    assert not any(seal.clash(t) for t in apart), [str(seal.clash(t)) for t in apart if seal.clash(t)]
 
 
 def test_training_never_reads_the_sealed_wording(tagger_config, tmp_path):

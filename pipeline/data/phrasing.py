@@ -19,7 +19,7 @@ import yaml
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 PLAIN_WORDING = ASSETS / "phrasings" / "plain.yaml"  # the challenge's training wording ("add X and remove Y")
-SEALED_WORDING = ASSETS / "sealed" / "test_phrasings.yaml"  # held-out: read by the test split and its evaluation only
+SEALED_WORDING = ASSETS / "sealed" / "wording.yaml"  # held-out: read by the test split and evaluate_tagger only
 
 SLOTS = ("add", "remove", "keep", "n_add", "n_remove")
 GROUPS = ("add", "remove", "both", "none")

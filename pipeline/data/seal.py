@@ -1,0 +1,172 @@
+"""The seal between the wording a tagger learns from or is chosen on, and the held-out wording it is scored on.
+
+A held-out template is a near-copy of another when the two, folded (lower case, punctuation and spacing folded,
+slots kept), are at most one word apart (one word changed, added or dropped), or when the other contains it whole
+and it is three words or more. A brief leaks held-out wording when a phrase it quotes is inside a held-out
+template: three words or more, or two when one is a slot ("without {remove}"). The challenge's own rigid
+templates ("add {add} and remove {remove}", `plain.yaml`, folded) are every wording's building blocks and are
+never counted.
+
+Before a new held-out file is sealed, its writer's candidates that near-copy the training or development wording,
+or that a brief quotes, are dropped (never rewritten here: that would make this repository their author):
+
+    python -m pipeline.data.seal CANDIDATES.yaml [MORE.yaml ...] SEALED.yaml --source "who wrote it, when, how"
+
+Several writers' candidates are sealed into one file: their styles merged, every file's families (a family name
+two files share gets the file's position as suffix).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from pipeline.data.phrasing import PLAIN_WORDING, Wording, merged_style
+from pipeline.data.wording_check import folded
+
+Words = tuple[str, ...]
+QUOTED = re.compile(r'["“`]([^"“”`\n]{3,200})["”`]')  # a phrase a brief quotes
+MIN_CONTAINED_WORDS = 3  # shorter templates (a verb and a slot) are building blocks every wording shares
+MIN_QUOTED_WORDS = 3  # or two, one of them a slot
+
+
+def words(template: str) -> Words:
+    return tuple(folded(template).split())
+
+
+def _substitutions(w: Words) -> list[Words]:
+    return [w[:i] + ("\0",) + w[i + 1:] for i in range(len(w))]
+
+
+def _deletions(w: Words) -> list[Words]:
+    return [w[:i] + w[i + 1:] for i in range(len(w))]
+
+
+class NearCopyIndex:
+    """Templates indexed so that asking for a near-copy of one costs a few set look-ups, not a pass over all."""
+
+    def __init__(self, templates: Iterable[str]):
+        self.whole: dict[Words, str] = {}
+        self.substituted: dict[Words, str] = {}
+        self.deleted: dict[Words, str] = {}
+        for template in templates:
+            w = words(template)
+            self.whole.setdefault(w, template)
+            for key in _substitutions(w):
+                self.substituted.setdefault(key, template)
+            for key in _deletions(w):
+                self.deleted.setdefault(key, template)
+        # folded templates are single-spaced words: a whole-word containment is a substring with a space each side
+        self._joined = "\n".join(f" {' '.join(w)} " for w in self.whole)
+        self._by_line = list(self.whole.values())
+
+    def near_copy(self, template: str) -> str | None:
+        """An indexed template at most one word from `template`, or containing it whole; None when there is none."""
+        w = words(template)
+        found = (self.whole.get(w) or next((self.substituted[k] for k in _substitutions(w) if k in self.substituted),
+                                           None)
+                 or self.deleted.get(w) or next((self.whole[k] for k in _deletions(w) if k in self.whole), None))
+        if found or len(w) < MIN_CONTAINED_WORDS:
+            return found
+        at = self._joined.find(f" {' '.join(w)} ")
+        return None if at < 0 else self._by_line[self._joined.count("\n", 0, at)]
+
+
+def quoted_phrases(text: str) -> list[str]:
+    """The phrases a brief quotes, folded, long enough to be wording rather than a common pair of words."""
+    quoted = [words(q) for q in QUOTED.findall(text)]
+    return [" ".join(w) for w in quoted
+            if len(w) >= MIN_QUOTED_WORDS or (len(w) == 2 and any(word.startswith("{") for word in w))]
+
+
+@dataclass(frozen=True)
+class Clash:
+    heldout: str
+    source: str  # what it repeats: a template, or a brief's path and quote
+
+    def __str__(self) -> str:
+        return f"{self.heldout!r} repeats {self.source}"
+
+
+class Seal:
+    """What held-out wording may not repeat: the training and development templates, and what briefs quote."""
+
+    def __init__(self, templates: Iterable[str], briefs: Iterable[Path] = ()):
+        self.templates = NearCopyIndex(templates)
+        self.rigid = {words(t) for _, _, t in Wording.load(PLAIN_WORDING).templates()}
+        self.quotes = [(path, quote) for path in briefs for quote in quoted_phrases(path.read_text(encoding="utf-8"))
+                       if tuple(quote.split()) not in self.rigid]
+
+    def clash(self, heldout: str) -> Clash | None:
+        if words(heldout) in self.rigid:
+            return None
+        if found := self.templates.near_copy(heldout):
+            return Clash(heldout, f"template {found!r}")
+        padded = f" {' '.join(words(heldout))} "
+        return next((Clash(heldout, f"{path.name}'s quote {quote!r}") for path, quote in self.quotes
+                     if f" {quote} " in padded), None)
+
+    def clashes(self, heldout: Wording) -> list[Clash]:
+        return [c for _, _, template in heldout.templates() if (c := self.clash(template))]
+
+
+def sealed(candidates: list[Wording], seal: Seal) -> tuple[dict, list[Clash]]:
+    """The candidates' files as one file's YAML data, less every template that clashes and every repeat of a kept
+    one (two writers may write the same words), and the clashes."""
+    dropped = [clash for wording in candidates for clash in seal.clashes(wording)]
+    gone = {c.heldout for c in dropped}
+    families, seen = {}, set()
+    for position, wording in enumerate(candidates, 1):
+        for name, groups in wording.families.items():
+            kept = {}
+            for group, templates in groups.items():
+                kept[group] = [t for t in templates if t not in gone and words(t) not in seen]
+                seen.update(words(t) for t in kept[group])
+            families[name if name not in families else f"{name}_{position}"] = {g: t for g, t in kept.items() if t}
+    style = merged_style([w.style for w in candidates])
+    return ({"style": {"add_determiners": list(style.add_determiners),
+                       "remove_determiners": list(style.remove_determiners),
+                       "joiners": [list(j) for j in style.joiners], "cases": list(style.cases)},
+             "families": {name: groups for name, groups in families.items() if groups}}, dropped)
+
+
+def project_seal(params: dict, briefs_root: Path = Path("pipeline/assets")) -> Seal:
+    """The seal for this project's held-out wording: every template the tagger trains on (the WordNet verbs' too)
+    or is chosen on, and every brief under `briefs_root` and heldout/."""
+    from pipeline.config.tagger import TaggerConfig
+    from pipeline.training.tagging import corpus_wordings
+
+    config = TaggerConfig.from_params(params["tagger"])
+    wordings = [*corpus_wordings(config), *(Wording.load(path) for path in config.dev)]
+    briefs = sorted(briefs_root.rglob("*.md")) + sorted(Path("heldout").rglob("*.md"))
+    return Seal((t for w in wordings for _, _, t in w.templates()), briefs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from pipeline.params import load_params
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("candidates", nargs="+")
+    parser.add_argument("sealed")
+    parser.add_argument("--source", required=True, help="the header's first line: who wrote it, when, how briefed")
+    args = parser.parse_args(argv)
+    candidates = [Wording.load(path) for path in args.candidates]
+    data, dropped = sealed(candidates, project_seal(load_params()))
+    kept = sum(len(t) for groups in data["families"].values() for g, t in groups.items() if g != "none")
+    total = sum(1 for wording in candidates for _, group, _ in wording.templates() if group != "none")
+    header = (f"# {args.source}\n# Sealed on writing: never edited, read only by the test split and evaluate_tagger.\n"
+              f"# {total - kept} of the writers' {total} edit templates were dropped before sealing "
+              f"(python -m pipeline.data.seal): each was at most one word from a training or development template, "
+              f"quoted by a brief, or a repeat.\n")
+    Path(args.sealed).write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120),
+                                 encoding="utf-8")
+    print("\n".join(f"dropped: {c}" for c in dropped))
+    print(f"{kept} edit templates kept of {total}, in {len(data['families'])} families -> {args.sealed}")
+
+
+if __name__ == "__main__":
+    main()
