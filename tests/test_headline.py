@@ -31,6 +31,7 @@ def test_headline_holds_the_shipped_methods_figures_from_the_run():
     assert numbers["top1_val"] == evaluation["val"][method]["top1"]
     assert numbers["paraphrase_gap"] == evaluation["paraphrase_gap"][method]
     assert numbers["verify_min_cosine"] == submission["min_cosine"] and numbers["judge_top1"] == submission["top1"]
+    assert numbers["verify_min_cosine_vs_evaluate"] == submission["min_cosine_vs_evaluate"]
     assert numbers["tagger_heldout_exact"] == tagger["heldout"]["exact"]
     assert numbers["package_mb"] == round(submission["size_bytes"] / 1e6, 1)
     assert numbers["judge_process_seconds"] == round(submission["process_seconds"], 1)  # the judge's whole clock

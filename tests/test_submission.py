@@ -274,6 +274,14 @@ def test_judge_run_offline_matches_in_process(repo, small_split, embeds):
     assert check(result, expected + 0.1)  # a Top-1 that disagrees is reported
 
 
+def test_verify_holds_the_judges_top1_within_half_a_point_or_one_query_of_evaluates():
+    sound = {"size_bytes": 1, "shapes_ok": True, "finite": True, "max_norm_error": 0.0, "dtype": "float32"}
+    assert check(sound | {"top1": 0.960, "queries": 750}, 0.964) == []
+    assert check(sound | {"top1": 0.958, "queries": 750}, 0.964)  # 0.6 points on a split of 750
+    assert check(sound | {"top1": 14 / 15, "queries": 15}, 1.0) == []  # one query of 15
+    assert check(sound | {"top1": 13 / 15, "queries": 15}, 1.0)  # two
+
+
 def _trained_shipment(spec, seed: int) -> Shipment:
     """An adapter_tail as training leaves it: a nonzero correction and tail weights that moved."""
     torch.manual_seed(seed)
@@ -321,7 +329,7 @@ def test_verify_passes_correct_packages_with_margin_and_fails_wrong_parts(tiny, 
     expected.backbone.tokenizer = lambda texts: right([t[::-1] for t in texts])  # other token ids for each text
     assert _agreement(repo, expected, frame, images) < MIN_COSINE, "wrong tokenizer"
     problems = check({"size_bytes": 1, "shapes_ok": True, "finite": True, "max_norm_error": 0.0, "dtype": "float32",
-                      "top1": 0.5, "min_cosine": 0.99}, 0.5)
+                      "top1": 0.5, "queries": 10, "min_cosine": 0.99}, 0.5)
     assert problems and "not what was trained" in problems[0]
 
 

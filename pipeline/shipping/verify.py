@@ -34,9 +34,11 @@ from submission_src.weights import half_floats
 # The judge's rows vs the same model built from the pipeline's parts, at the same precision on the same kind of
 # device: only the order of floating-point sums may differ (measured: 1 - cosine below 1e-6 in fp32).
 MIN_COSINE = 0.9999
-# The judge's Top-1 vs evaluate's, which ranks rows from the fp16 feature cache: near-ties may flip, a different
-# split or method cannot hide within two points.
-EVALUATE_TOLERANCE = 0.02
+# The judge's Top-1 vs evaluate's, which ranks rows from the fp16 feature cache: near-ties may flip (the judge's own
+# Python 3.10 environment moved it 0.13 points), a different split, method or part cannot hide in half a point; on
+# a split under SMALL_SPLIT queries one query is more than that, and one flipped query is allowed.
+EVALUATE_TOLERANCE = 0.005
+SMALL_SPLIT = 200
 LAYOUT_QUERIES = 48  # queries each extra harness layout runs (the plain layout runs the whole split)
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 EMPTY_CACHES = ("HF_HOME", "XDG_CACHE_HOME", "TORCH_HOME", "HUGGINGFACE_HUB_CACHE", "OPEN_CLIP_CACHE_DIR")
@@ -298,7 +300,13 @@ def check(result: dict, expected_top1: float) -> list[str]:
         if difference > 1e-4:
             problems.append(f"harness layout {layout} gives other rows than the plain import (largest difference "
                             f"{difference:.3g})")
-    if abs(result["top1"] - expected_top1) > EVALUATE_TOLERANCE:
+    if abs(result["top1"] - expected_top1) > top1_tolerance(result["queries"]) + 1e-9:
         problems.append(f"Top-1 {result['top1']:.4f} differs from evaluate's for the shipped method, "
-                        f"{expected_top1:.4f}, by more than {EVALUATE_TOLERANCE}")
+                        f"{expected_top1:.4f}, by more than {top1_tolerance(result['queries']):.4f} "
+                        f"({result['queries']} queries)")
     return problems
+
+
+def top1_tolerance(queries: int) -> float:
+    """How far the judge's Top-1 may sit from evaluate's: half a point, or one query on a split under SMALL_SPLIT."""
+    return 1 / queries if queries < SMALL_SPLIT else EVALUATE_TOLERANCE
