@@ -45,7 +45,7 @@ def examples(wording: Wording, count: int, seed: int = 0) -> list[str]:
     out = []
     for i in rng.permutation(len(templates))[:count]:
         family, group, template = templates[i]
-        size = int(rng.integers(2))
+        size = 1 if template_slots(template) & {"n_add", "n_remove"} else int(rng.integers(2))  # counts need two
         add = EXAMPLE_OBJECTS["add"][size] if group in ("add", "both") else []
         remove = EXAMPLE_OBJECTS["remove"][size] if group in ("remove", "both") else []
         keep = "sofa" if "keep" in template_slots(template) else None
