@@ -153,12 +153,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("candidates", nargs="+")
     parser.add_argument("sealed")
     parser.add_argument("--source", required=True, help="the header's first line: who wrote it, when, how briefed")
+    parser.add_argument("--read-by", default="the test split and evaluate_tagger", help="what alone reads the file")
     args = parser.parse_args(argv)
     candidates = [Wording.load(path) for path in args.candidates]
     data, dropped = sealed(candidates, project_seal(load_params()))
     kept = sum(len(t) for groups in data["families"].values() for g, t in groups.items() if g != "none")
     total = sum(1 for wording in candidates for _, group, _ in wording.templates() if group != "none")
-    header = (f"# {args.source}\n# Sealed on writing: never edited, read only by the test split and evaluate_tagger.\n"
+    header = (f"# {args.source}\n# Sealed on writing: never edited, read only by {args.read_by}.\n"
               f"# {total - kept} of the writers' {total} edit templates were dropped before sealing "
               f"(python -m pipeline.data.seal): each was at most one word from a training or development template, "
               f"quoted by a brief, or a repeat.\n")
