@@ -20,7 +20,7 @@ CURRENT_CACHE = CACHE_ROOT / "current.json"  # which of them the params name
 EVAL_DIR = Path("eval")
 QUERY_TABLES = EVAL_DIR / "queries"  # one parquet per split: every query's parse and ranks
 TEST_EMBEDDINGS = EVAL_DIR / "test_embeddings.npz"  # what verify holds the packaged model's rows against
-TAGGER_HELDOUT = EVAL_DIR / "tagger_heldout.parquet"
+TAGGER_DEV_TEXTS = EVAL_DIR / "tagger_dev.parquet"  # every development text with its parse
 
 REPO = Path("dist/hf_repo")  # the repo the judge runs
 SPACE = Path("dist/space")  # a Hugging Face Space (the app) beside the judge's repo, never inside it
@@ -38,7 +38,7 @@ PREDICTED_SIZE = METRICS / "predicted_size.json"
 HEADLINE_METRICS = METRICS / "headline.json"  # the only DVC metrics file: a dozen numbers from the others
 
 PLOTS = Path("plots")
-TAGGER_FAMILIES_PLOT = PLOTS / "tagger_families.png"
+TAGGER_PLOT = PLOTS / "tagger_wordings.png"
 LEARNING_CURVE_PLOT = PLOTS / "learning_curve.png"
 TAIL_FIXES_GALLERY = PLOTS / "gallery_tail_fixes.png"
 AUGMENTATION_PLOT = PLOTS / "augmentation.png"

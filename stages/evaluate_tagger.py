@@ -1,14 +1,15 @@
-"""DVC stage `evaluate_tagger`: the query tagger on the sealed held-out wording, family by family, beside the
-in-distribution figures, and its CPU speed (pipeline/measurement/tagger_evaluation.py)."""
+"""DVC stage `evaluate_tagger`: the query tagger on the sealed held-out wording (one overall figure) and on each
+development wording (every text with its parse), beside the in-distribution figures, and its CPU speed
+(pipeline/measurement/tagger_evaluation.py)."""
 import json
 
 import torch
 
 from pipeline.config.tagger import TaggerConfig
 from pipeline.console import run_stage, show_logs
-from pipeline.measurement.tagger_evaluation import evaluate_tagger, family_plot
+from pipeline.measurement.tagger_evaluation import evaluate_tagger, wordings_plot
 from pipeline.params import load_params
-from pipeline.paths import EVAL_DIR, METRICS, PLOTS, TAGGER_FAMILIES_PLOT, TAGGER_HELDOUT, TAGGER_METRICS
+from pipeline.paths import EVAL_DIR, METRICS, PLOTS, TAGGER_DEV_TEXTS, TAGGER_METRICS, TAGGER_PLOT
 from pipeline.pretrained import TAGGER, CheckpointError, load_checkpoint
 from submission_src.tagger import QueryTagger
 
@@ -19,10 +20,10 @@ def main() -> None:
     config = TaggerConfig.from_params(load_params()["tagger"])
     metrics, detail = evaluate_tagger(QueryTagger.from_saved(load_checkpoint(TAGGER)), config)
     EVAL_DIR.mkdir(exist_ok=True)
-    detail.to_parquet(TAGGER_HELDOUT, index=False)
+    detail.to_parquet(TAGGER_DEV_TEXTS, index=False)
     PLOTS.mkdir(exist_ok=True)
-    overall, families = metrics["heldout"], metrics["heldout_families"]
-    family_plot(families, overall["exact_strict"], TAGGER_FAMILIES_PLOT)
+    overall, development = metrics["heldout"], metrics["development_wordings_used_to_choose_the_recipe"]
+    wordings_plot(development, overall["exact_strict"], TAGGER_PLOT)
     METRICS.mkdir(exist_ok=True)
     TAGGER_METRICS.write_text(json.dumps(metrics, indent=2) + "\n")
     low, high = overall["exact_strict_ci"]
@@ -30,11 +31,9 @@ def main() -> None:
           f"{overall['exact']:.3f}), F1 {overall['f1']:.3f}; in-distribution, name alone "
           f"{metrics['in_distribution']['training_wording_unseen_templates']['exact_strict']:.3f}; "
           f"{metrics['ms_per_query_cpu_2_threads']:.2f} ms/query")
-    for name, score in metrics["development_wordings_used_to_choose_the_recipe"].items():
+    for name, score in development.items():
         print(f"  dev {name:20s} {score['exact_strict']:.3f} [{score['exact_strict_ci'][0]:.3f}, "
               f"{score['exact_strict_ci'][1]:.3f}]")
-    for family, score in sorted(families.items(), key=lambda kv: kv[1]["exact_strict"]):
-        print(f"  {family:24s} {score['exact_strict']:.3f} (lenient {score['exact']:.3f})")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""The query tagger measured: exact parses on the sealed held-out wording family by family, beside the
-in-distribution figures (unseen templates of the training wording; the plain wording), the development wordings
-that chose the recipe, and its CPU speed."""
+"""The query tagger measured: exact parses on the sealed held-out wording — one overall figure, no family and no
+text of it published, so nothing can be chosen on it — beside the in-distribution figures (unseen templates of the
+training wording; the plain wording), the development wordings that chose the recipe (every text with its parse,
+to read their errors), and its CPU speed."""
 import time
 from pathlib import Path
 
@@ -32,6 +33,18 @@ def by_family(phrases, predicted) -> dict[str, dict]:
             for family, index in rows.items()}
 
 
+def parse_table(name: str, phrases, predicted) -> pd.DataFrame:
+    """One row per text of wording `name`: its family, template, gold and predicted objects, and whether exact."""
+    gold = [gold_objects(p) for p in phrases]
+    return pd.DataFrame({
+        "wording": name, "family": [p.family for p in phrases], "template": [p.template for p in phrases],
+        "text": [p.text for p in phrases], "gold_add": [gold_parse(p).add for p in phrases],
+        "gold_remove": [gold_parse(p).remove for p in phrases], "add": [q.add for q in predicted],
+        "remove": [q.remove for q in predicted],
+        "exact": [score_parses([q], [g])["exact"] == 1 for q, g in zip(predicted, gold)],
+        "exact_strict": [score_parses([q], [g])["exact_strict"] == 1 for q, g in zip(predicted, gold)]})
+
+
 def unstripped_dev(tagger: QueryTagger, config: TaggerConfig) -> dict[str, dict]:
     """The development figures decoded without stripping determiners from names: the recipe's other choice."""
     determiners, tagger.determiners = tagger.determiners, frozenset()
@@ -47,49 +60,42 @@ def ms_per_query(tagger: QueryTagger, texts: list[str]) -> float:
     return 1000 * (time.perf_counter() - started) / len(texts)
 
 
-def family_plot(families: dict, overall: float, path: Path) -> None:
-    names = sorted(families, key=lambda f: families[f]["exact_strict"])
-    fig = Figure(figsize=(7, 0.32 * len(names) + 1.2))
+def wordings_plot(development: dict, heldout: float, path: Path) -> None:
+    names = sorted(development, key=lambda f: development[f]["exact_strict"])
+    fig = Figure(figsize=(7, 0.36 * len(names) + 1.4))
     ax = fig.subplots()
-    ax.barh(names, [families[f]["exact"] for f in names], color="#c9d6ea", label="lenient: determiner allowed")
-    ax.barh(names, [families[f]["exact_strict"] for f in names], color="#4c72b0", label="the name alone")
-    ax.axvline(overall, color="black", lw=1, ls="--", label=f"all held-out, name alone: {overall:.3f}")
-    ax.axvline(0.95, color="#c44e52", lw=1, label="target 0.95")
-    ax.axvline(0.85, color="#c44e52", lw=1, ls=":", label="every family 0.85")
+    ax.barh(names, [development[f]["exact"] for f in names], color="#c9d6ea", label="lenient: determiner allowed")
+    ax.barh(names, [development[f]["exact_strict"] for f in names], color="#4c72b0", label="the name alone")
+    ax.axvline(heldout, color="black", lw=1, ls="--", label=f"sealed held-out, name alone: {heldout:.3f}")
     ax.set_xlim(0, 1)
     ax.set_xlabel("exact parse (both object lists right)")
-    ax.set_title("Query tagger on the sealed held-out wording, per family")
+    ax.set_title("Query tagger per development wording (they choose), and the held-out figure")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
 def evaluate_tagger(tagger: QueryTagger, config: TaggerConfig) -> tuple[dict, pd.DataFrame]:
-    """The tagger's figures, and one row per held-out text (its gold and predicted objects)."""
+    """The tagger's figures, and one row per development text (its gold and predicted objects)."""
     heldout = template_phrases(load_wording(SEALED_WORDING), ObjectNames(), FILLS, seed=config.seed)
-    overall, predicted = scored_phrases(tagger, heldout)
-    detail = pd.DataFrame({"family": [p.family for p in heldout], "template": [p.template for p in heldout],
-                           "text": [p.text for p in heldout],
-                           "gold_add": [gold_parse(p).add for p in heldout],
-                           "gold_remove": [gold_parse(p).remove for p in heldout],
-                           "add": [q.add for q in predicted], "remove": [q.remove for q in predicted]})
-    gold = [gold_objects(p) for p in heldout]
-    detail["exact"] = [score_parses([q], [g])["exact"] == 1 for q, g in zip(predicted, gold)]
-    detail["exact_strict"] = [score_parses([q], [g])["exact_strict"] == 1 for q, g in zip(predicted, gold)]
+    overall, heldout_parses = scored_phrases(tagger, heldout)
+    development, detail = {}, []
+    for name, phrases in dev_phrases(config).items():
+        development[name], parses = scored_phrases(tagger, phrases)
+        detail.append(parse_table(name, phrases, parses))
     plain = template_phrases(load_wording(PLAIN_WORDING), ObjectNames(), FILLS * 10, seed=config.seed)
     unseen = validation_phrases(config, 2000)
     unseen_scores, unseen_parses = scored_phrases(tagger, unseen)
     metrics = {
         "heldout": overall,
-        "heldout_families": by_family(heldout, predicted),
         "in_distribution": {
             "training_wording_unseen_templates": unseen_scores,
             "training_wording_families": by_family(unseen, unseen_parses),
             "plain_wording": scored_phrases(tagger, plain)[0]},
-        "development_wordings_used_to_choose_the_recipe": {name: scored_phrases(tagger, phrases)[0]
-                                                           for name, phrases in dev_phrases(config).items()},
+        "development_wordings_used_to_choose_the_recipe": development,
         "development_wordings_without_determiner_stripping": unstripped_dev(tagger, config),
-        "ms_per_query_cpu_2_threads": ms_per_query(tagger, detail.text.tolist()),
-        "heldout_templates": int(detail.template.nunique()), "texts_per_template": FILLS,
+        "ms_per_query_cpu_2_threads": ms_per_query(tagger, [p.text for p in heldout]),
+        "heldout_templates": len({p.template for p in heldout}), "texts_per_template": FILLS,
     }
-    return metrics, detail
+    del heldout_parses  # scored, never kept: no held-out text or error leaves this function
+    return metrics, pd.concat(detail, ignore_index=True)
