@@ -5,8 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.measurement import report
+from pipeline.measurement.provenance import Lock, md5
+from pipeline.measurement.splits import CHOOSING, SCENE_SPLITS, TRAINING, wording_splits
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,6 +25,7 @@ def test_markers_are_filled_from_the_metrics_file(tmp_path, monkeypatch):
     filled = report.filled(text)
     assert "stale" not in filled and filled.startswith("intro\n") and filled.endswith("<!-- /generated -->\nend\n")
     assert "| adapter_tail | 0.500 | 0.750 |" in filled and "| arithmetic | 0.250 | 0.125 |" in filled
+    assert f"md5 `{md5(tmp_path / 'metrics' / 'eval.json')}`" in filled  # no dvc.lock here: the file's own md5
     assert report.filled(filled) == filled
     with pytest.raises(KeyError, match="nope"):
         report.filled("<!-- generated: nope -->\n<!-- /generated -->")
@@ -54,3 +58,65 @@ def test_a_fresh_clone_run_records_where_its_time_went(tmp_path):
     assert result["exit_status"] == 0 and list(result["phases"]) == ["set-up", "data", "train"]
     assert 0.9 <= result["phases"]["set-up"] < result["phases"]["data"] and result["phases"]["train"] < 1
     assert "] Running stage 'data':" in (tmp_path / "make.log").read_text()
+
+
+def _project(root: Path, lr: float, source: str = "def run(): pass\n") -> None:
+    """A project whose stage `train` (params tail.lr, code train.py) wrote metrics/eval.json with lr 0.1."""
+    (root / "metrics").mkdir(exist_ok=True)
+    (root / "metrics" / "eval.json").write_text(json.dumps({"val": {"adapter_tail": {"top1": 0.5}}}))
+    (root / "train.py").write_text("def run(): pass\n")
+    lock = {"schema": "2.0", "stages": {"train": {
+        "cmd": "python -m train", "params": {"params.yaml": {"tail.lr": 0.1}},
+        "deps": [{"path": "train.py", "md5": md5(root / "train.py")}],
+        "outs": [{"path": "metrics/eval.json", "md5": md5(root / "metrics" / "eval.json")}]}}}
+    (root / "dvc.lock").write_text(yaml.safe_dump(lock))
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": {"cmd": "python -m train",
+                                                                         "deps": ["train.py"]}}}))
+    (root / "params.yaml").write_text(yaml.safe_dump({"tail": {"lr": lr}}))
+    (root / "train.py").write_text(source)
+
+
+def test_a_table_carries_the_md5_dvc_lock_recorded_for_its_metrics(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _project(tmp_path, lr=0.1)
+    table = report.render("methods")
+    assert "| adapter_tail | 0.500 |" in table
+    assert f"md5 `{md5(tmp_path / 'metrics' / 'eval.json')}` (`dvc.lock` stage `train`)" in table
+
+
+def test_a_stage_that_would_rerun_shows_no_figures(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _project(tmp_path, lr=0.2)  # the recipe changed since the stage ran
+    table = report.render("methods")
+    assert "0.500" not in table and "params tail.lr changed" in table and "make demo" in table
+    _project(tmp_path, lr=0.1, source="def run(): return 1\n")  # its code changed
+    assert "train.py changed" in report.render("methods")
+
+
+def test_metrics_that_are_not_what_the_lock_recorded_are_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _project(tmp_path, lr=0.1)
+    (tmp_path / "metrics" / "eval.json").write_text(json.dumps({"val": {"adapter_tail": {"top1": 0.9}}}))
+    with pytest.raises(ValueError, match="metrics/eval.json .* is not what dvc.lock's stage train recorded"):
+        report.render("methods")
+
+
+def test_the_committed_lock_dates_every_shipped_figure(monkeypatch):
+    """The main path's stages, as dvc.lock holds them, are those of this commit's code and params."""
+    monkeypatch.chdir(ROOT)
+    lock = Lock()
+    assert {stage: lock.stale(stage) for stage in ("evaluate", "verify", "evaluate_tagger", "headline")
+            if lock.stale(stage)} == {}
+
+
+def test_every_scored_split_says_what_it_is_used_for(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    scored = {split for split, scores in json.loads(Path("metrics/eval.json").read_text()).items()
+              if isinstance(scores, dict) and isinstance(scores.get("adapter_tail"), dict)}
+    assert scored and scored <= {s.name for s in SCENE_SPLITS}
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    rows = {s.name.strip("`"): s.used_for for s in wording_splits(params["tagger"])}
+    assert all(rows[path] == TRAINING for path in params["tagger"]["corpus"])
+    assert all(rows[path] == CHOOSING for path in params["tagger"]["dev"])
+    headline = report.headline({"top1_val": 0.9, "top1_out_of_generator_1+1": 0.9, "top1_test": 0.9})
+    assert headline.count("**selection figure**") == 2

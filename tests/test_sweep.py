@@ -50,20 +50,15 @@ def test_the_table_reads_each_experiment_and_never_chooses_on_test(tmp_path, mon
     assert "**better_oog**" in table and "`tail.lr=0.3`" in table
 
 
-def test_a_sweep_against_a_new_commit_keeps_the_earlier_one_apart(tmp_path, monkeypatch):
+def test_a_sweep_against_a_new_commit_replaces_the_earlier_one(tmp_path, monkeypatch):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     monkeypatch.chdir(tmp_path)
-    first = _commit(tmp_path, "tail:\n  lr: 0.1\n", _figures(0.90, 0.80, 0.70), "first")
+    _commit(tmp_path, "tail:\n  lr: 0.1\n", _figures(0.90, 0.80, 0.70), "first")
     sweep.main()
-    (tmp_path / "metrics" / "sweep.json").rename(tmp_path / "kept.json")
     second = _commit(tmp_path, "tail:\n  lr: 0.2\n", _figures(0.95, 0.85, 0.75), "second")
-    (tmp_path / "kept.json").rename(tmp_path / "metrics" / "sweep.json")
     sweep.main()
-    sweeps = json.loads((tmp_path / sweep.SWEEP_METRICS).read_text())["sweeps"]
-    assert [s["baseline"] for s in sweeps] == [second, first]
-    assert [s["rows"]["commit"]["val"] for s in sweeps] == [pytest.approx(0.95), pytest.approx(0.90)]
-    sweep.main()  # the same commit again replaces its own table, never doubles it
-    assert len(json.loads((tmp_path / sweep.SWEEP_METRICS).read_text())["sweeps"]) == 2
+    [latest] = json.loads((tmp_path / sweep.SWEEP_METRICS).read_text())["sweeps"]
+    assert latest["baseline"] == second and latest["rows"]["commit"]["val"] == pytest.approx(0.95)
 
 
 def test_a_row_within_the_noise_margin_keeps_the_commits_recipe():

@@ -1,7 +1,10 @@
 """The documents' result tables, generated from metrics/*.json so that they cannot drift from the files.
 
 README.md and docs/*.md hold marker pairs, `<!-- generated: NAME -->` … `<!-- /generated -->`; this fills each
-with the table NAME names. A table whose metrics file does not exist yet says which command writes it.
+with the table NAME names, and under it the metrics file it was made from with the md5 dvc.lock recorded for it
+(pipeline/measurement/provenance.py). A table whose metrics file does not exist yet says which command writes it;
+one whose stage would rerun (its params, code or an upstream stage changed since it ran) shows no figures, only
+why and the command that tables it again: its figures are from a model or code that no longer ships.
 
     python -m pipeline.measurement.report          # rewrite the tables in place
     python -m pipeline.measurement.report --check  # exit 1, naming them, when a table differs from what metrics/ says
@@ -15,10 +18,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks.backbone_families import BACKBONE_METRICS
 from benchmarks.fresh_clone import FRESH_CLONE_METRICS
+from benchmarks.tagger_recipe import RESULTS as TAGGER_RECIPE_METRICS
+from pipeline.measurement.provenance import Lock
+from pipeline.measurement.splits import SCENE_SPLITS, use_of, wording_splits
 from pipeline.measurement.sweep import COLUMNS as SWEEP_COLUMNS
 from pipeline.measurement.sweep import SWEEP_METRICS
 from pipeline.measurement.sweep import markdown as sweep_markdown
+from pipeline.params import load_params
 from pipeline.paths import (
     AUGMENTATION_METRICS,
     DIAGNOSIS_METRICS,
@@ -46,8 +54,26 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _headline_use(key: str) -> str:
+    """What the split behind a headline figure is used for: a selection figure says so."""
+    split = next((s.name for s in sorted(SCENE_SPLITS, key=lambda s: -len(s.name))
+                  if key.startswith(f"top1_{s.name}")), "test" if key == "judge_top1" else None)
+    if key == "tagger_heldout_exact":
+        return "held-out (the sealed wording)"
+    if split is None:
+        return ""
+    return f"**selection figure**: {split} chooses" if use_of(split) == "choosing" else f"{use_of(split)} ({split})"
+
+
 def headline(m: dict) -> str:
-    return _table(["figure", "value"], [[key, value] for key, value in m.items()])
+    return _table(["figure", "value", "its split is used for"], [[key, value, _headline_use(key)]
+                                                                  for key, value in m.items()])
+
+
+def splits(params: dict) -> str:
+    rows = [*SCENE_SPLITS, *wording_splits(params["tagger"])]
+    return _table(["split", "drawn by", "used for", "read by"], [[s.name, s.drawn_by, s.used_for, s.read_by]
+                                                                 for s in rows])
 
 
 def methods(m: dict) -> str:
@@ -79,9 +105,7 @@ def misses(m: dict, method: str = "adapter_tail") -> str:
 
 
 def tagger(m: dict) -> str:
-    rows = [["sealed held-out wording", m["heldout"]["exact"], m["heldout"]["n"]]]
-    rows += [[f"held-out family: {name}", scores["exact"], scores["n"]]
-             for name, scores in m.get("heldout_families", {}).items()]
+    rows = [["sealed held-out wording (held-out: its one figure)", m["heldout"]["exact"], m["heldout"]["n"]]]
     rows += [[f"development wording: {name}", scores["exact"], scores.get("n", "")]
              for name, scores in m.get("development_wordings_used_to_choose_the_recipe", {}).items()]
     return _table(["texts", "exact parse", "texts scored"], rows)
@@ -100,10 +124,27 @@ def learning_curve(m: dict) -> str:
 
 
 def sweep(m: dict) -> str:
-    return "\n".join(f"Against commit `{s['baseline'][:7]}`{' (the latest)' if i == 0 else ''}: chosen on val and "
-                     f"the out-of-generator split, **{s['chosen']}** (`adapter_tail` Top-1 per split; columns: "
-                     f"{', '.join(SWEEP_COLUMNS)}).\n\n" + sweep_markdown(s["rows"], s["chosen"])
-                     for i, s in enumerate(m["sweeps"]))
+    latest = m["sweeps"][0]
+    return (f"Against commit `{latest['baseline'][:7]}`: chosen on val and the out-of-generator split, "
+            f"**{latest['chosen']}** (`adapter_tail` Top-1 per split; columns: {', '.join(SWEEP_COLUMNS)}).\n\n"
+            + sweep_markdown(latest["rows"], latest["chosen"]))
+
+
+def tagger_recipe(m: list) -> str:
+    """The tagger's recipes as benchmarks/tagger_recipe.py scored them on the development wording (the name alone,
+    determiners stripped as the shipped decoding does)."""
+    rows = [r for r in m if r["strip_determiners"]]
+    files = [k for k in rows[0] if isinstance(rows[0][k], dict)] if rows else []
+    named = lambda variant: re.sub(r"corpus=([^;]+)", lambda c: f"corpus of {c[1].count(',') + 1} files", variant)  # noqa: E731
+    return _table(["recipe (params changed)", *files, "training min"],
+                  [[named(r["variant"]), *[r[f]["exact_strict"] for f in files], f"{r['train_seconds'] / 60:.1f}"]
+                   for r in rows])
+
+
+def backbone_families(m: dict) -> str:
+    return _table(["family", "large member", "tail units (K ≤)", "submission, fp16", "fits 4 GB", "tested as"],
+                  [[r["family"], f"`{r['model']}`", f"{r['units']} {r['unit']}s", f"{r['bytes'] / 1e9:.2f} GB",
+                    "yes" if r["fits"] else "no", f"`{r['test']}`"] for r in m["families"]])
 
 
 def submission(m: dict) -> str:
@@ -123,7 +164,7 @@ def fresh_clone(m: dict) -> str:
     return runs + "".join(spent)
 
 
-TABLES: dict[str, tuple[Path, Callable[[dict], str], str]] = {  # name -> metrics file, table, command writing it
+TABLES: dict[str, tuple[Path, Callable, str]] = {  # name -> metrics file, table, command writing it
     "headline": (HEADLINE_METRICS, headline, "make demo"),
     "methods": (EVAL_METRICS, methods, "make demo"),
     "shapes": (DIAGNOSIS_METRICS, shapes, "make demo"),
@@ -134,30 +175,39 @@ TABLES: dict[str, tuple[Path, Callable[[dict], str], str]] = {  # name -> metric
     "sweep": (SWEEP_METRICS, sweep, "make sweep"),
     "submission": (SUBMISSION_METRICS, submission, "make demo"),
     "fresh_clone": (FRESH_CLONE_METRICS, fresh_clone, "python -m benchmarks.fresh_clone"),
+    "tagger_recipe": (TAGGER_RECIPE_METRICS, tagger_recipe, "python -m benchmarks.tagger_recipe"),
+    "backbone_families": (BACKBONE_METRICS, backbone_families, "python -m benchmarks.backbone_families"),
 }
 
 
-def render(name: str) -> str:
+def render(name: str, lock: Lock | None = None) -> str:
+    if name == "splits":  # from params.yaml and the code's own list: no metrics file
+        return splits(load_params())
     if name not in TABLES:
-        raise KeyError(f"no generated table named {name!r}; known: {', '.join(TABLES)}")
+        raise KeyError(f"no generated table named {name!r}; known: splits, {', '.join(TABLES)}")
     path, table, command = TABLES[name]
     if not path.is_file():
         return f"_(`{path}` is not written yet: run `{command}`)_\n"
-    return table(json.loads(path.read_text()))
+    provenance = (lock or Lock()).provenance(path)
+    if provenance.stale:
+        return (f"_(No figures: stage `{provenance.stage}`, which writes `{path}`, would rerun — "
+                f"{'; '.join(provenance.stale[:3])}. `{command}` tables them again.)_\n")
+    return table(json.loads(path.read_text())) + "\n" + provenance.footer(command)
 
 
-def filled(text: str) -> str:
-    return MARKERS.sub(lambda match: match.group(1) + render(match.group("name")) + match.group(4), text)
+def filled(text: str, lock: Lock | None = None) -> str:
+    lock = lock or Lock()
+    return MARKERS.sub(lambda match: match.group(1) + render(match.group("name"), lock) + match.group(4), text)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser_ = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser_.add_argument("--check", action="store_true", help="only say which documents are out of date")
     args = parser_.parse_args(argv)
-    stale = []
+    stale, lock = [], Lock()
     for document in DOCUMENTS:
         text = document.read_text(encoding="utf-8")
-        new = filled(text)
+        new = filled(text, lock)
         if new != text:
             stale.append(str(document))
             if not args.check:

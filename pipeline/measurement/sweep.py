@@ -121,21 +121,15 @@ def markdown(rows: dict[str, dict], chosen: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def earlier_sweeps(baseline: str) -> list[dict]:
-    """The sweeps metrics/sweep.json holds against other commits, newest first."""
-    if not SWEEP_METRICS.is_file():
-        return []
-    return [s for s in json.loads(SWEEP_METRICS.read_text())["sweeps"] if s["baseline"] != baseline]
-
-
 def main(revision: str = "HEAD") -> None:
-    """Tables the experiments run against commit `revision` beside that commit's own row."""
+    """Tables the experiments run against commit `revision` beside that commit's own row; the table replaces the
+    last one (a sweep against an earlier commit compared recipes of code that no longer ships; git keeps it)."""
     baseline = _git("rev-parse", revision).strip()
     base_params = _flat(yaml.safe_load(_git("show", f"{baseline}:params.yaml")))
     rows = {"commit": row(baseline, base_params)}
     rows |= {name: row(ref, base_params) for name, ref in sorted(experiments(baseline).items())}
     chosen = choose(rows)
-    sweeps = [{"baseline": baseline, "chosen": chosen, "rows": rows}, *earlier_sweeps(baseline)]
+    sweeps = [{"baseline": baseline, "chosen": chosen, "rows": rows}]
     SWEEP_METRICS.write_text(json.dumps({"sweeps": sweeps}, indent=2) + "\n")
     print(markdown(rows, chosen))
 
