@@ -4,13 +4,16 @@ out-of-generator renderer (only the challenge format and the artwork). Nothing m
 are pinned here, and only scoring code may name the out-of-generator split."""
 import hashlib
 import re
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
 
+from pipeline.data.catalog import load_catalog
 from pipeline.data.out_of_generator import RENDERER, render_split
 from pipeline.data.phrasing import SEALED_WORDING, Wording
 
+EMOJI_BLOCKS = ((0x2300, 0x23FF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x1F000, 0x1FAFF))  # the stand-in's names
 SEALED_SHA256 = "6d1c7ecc53a213f494c03f50e9d3aba5ccbb6dfdb594b1b1078b968e2a1782c8"
 
 
@@ -31,6 +34,21 @@ def test_sealed_wording_is_large_and_has_every_edit_shape():
     assert {group for group, _ in edits} == {"add", "remove", "both"}
 
 
+SEALED_NAMES = SEALED_WORDING.parent / "names.txt"
+SEALED_NAMES_SHA256 = {"names.txt": "e86072d73cb7f7e86b267580958115fda05e782aa19096cf30bb6a63963b23f0",
+                       "names_brief.md": "06045900af8d014c847b0d756f7b630fbf13c177bc5beb5e06561ec6abf08c59"}
+
+
+def test_sealed_names_are_unchanged_many_and_outside_the_catalog_and_emoji():
+    for name, digest in SEALED_NAMES_SHA256.items():
+        path = SEALED_NAMES.parent / name
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, f"{path} is sealed: never edited"
+    names = [line for line in SEALED_NAMES.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    assert len(names) == len(set(names)) >= 200 and sum(" " in n for n in names) >= len(names) / 2
+    emoji = {unicodedata.name(chr(c), "").lower() for lo, hi in EMOJI_BLOCKS for c in range(lo, hi + 1)}
+    assert not set(names) & ({o.name.lower() for o in load_catalog()} | emoji)
+
+
 OUT_OF_GENERATOR_SHA256 = {
     "brief.md": "c268e04a031e8786515e9d2948c1f9204cf92c5458afe6c3fee4ea5de86cf329",
     "render.py": "440c94c930e14d2d003f5d54b2c2c908842823392ca9ba18df61ad5781644295",
@@ -38,7 +56,7 @@ OUT_OF_GENERATOR_SHA256 = {
 # The only project files that may name the out-of-generator split: where it is made, listed, scored and reported.
 MAY_NAME_IT = {"pipeline/data/dataset.py", "pipeline/data/out_of_generator.py", "pipeline/paths.py",
                "pipeline/measurement/evaluation.py", "stages/out_of_generator.py", "pipeline/measurement/headline.py",
-               "pipeline/measurement/sweep.py", "pipeline/measurement/report.py"}
+               "pipeline/measurement/sweep.py", "pipeline/measurement/report.py", "pipeline/measurement/splits.py"}
 
 
 def test_out_of_generator_renderer_and_its_brief_are_unchanged():

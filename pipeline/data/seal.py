@@ -13,7 +13,10 @@ or that a brief quotes, are dropped (never rewritten here: that would make this 
     python -m pipeline.data.seal CANDIDATES.yaml [MORE.yaml ...] SEALED.yaml --source "who wrote it, when, how"
 
 Several writers' candidates are sealed into one file: their styles merged, every file's families (a family name
-two files share gets the file's position as suffix).
+two files share gets the file's position as suffix). A training or development file written after the seal is
+trimmed instead, in place: every template of it that makes a held-out one a near-copy goes.
+
+    python -m pipeline.data.seal --trim WRITER.yaml [MORE.yaml ...]
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.data.phrasing import PLAIN_WORDING, Wording, merged_style
+from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, Style, Wording, merged_style
 from pipeline.data.wording_check import folded
 
 Words = tuple[str, ...]
@@ -87,6 +90,7 @@ def quoted_phrases(text: str) -> list[str]:
 class Clash:
     heldout: str
     source: str  # what it repeats: a template, or a brief's path and quote
+    template: str | None = None  # the training or development template it repeats
 
     def __str__(self) -> str:
         return f"{self.heldout!r} repeats {self.source}"
@@ -105,13 +109,21 @@ class Seal:
         if words(heldout) in self.rigid:
             return None
         if found := self.templates.near_copy(heldout):
-            return Clash(heldout, f"template {found!r}")
+            return Clash(heldout, f"template {found!r}", found)
         padded = f" {' '.join(words(heldout))} "
         return next((Clash(heldout, f"{path.name}'s quote {quote!r}") for path, quote in self.quotes
                      if f" {quote} " in padded), None)
 
     def clashes(self, heldout: Wording) -> list[Clash]:
         return [c for _, _, template in heldout.templates() if (c := self.clash(template))]
+
+
+def wording_data(style: Style, families: dict) -> dict:
+    """A wording file's YAML data."""
+    return {"style": {"add_determiners": list(style.add_determiners),
+                      "remove_determiners": list(style.remove_determiners),
+                      "joiners": [list(j) for j in style.joiners], "cases": list(style.cases)},
+            "families": {name: groups for name, groups in families.items() if groups}}
 
 
 def sealed(candidates: list[Wording], seal: Seal) -> tuple[dict, list[Clash]]:
@@ -127,11 +139,18 @@ def sealed(candidates: list[Wording], seal: Seal) -> tuple[dict, list[Clash]]:
                 kept[group] = [t for t in templates if t not in gone and words(t) not in seen]
                 seen.update(words(t) for t in kept[group])
             families[name if name not in families else f"{name}_{position}"] = {g: t for g, t in kept.items() if t}
-    style = merged_style([w.style for w in candidates])
-    return ({"style": {"add_determiners": list(style.add_determiners),
-                       "remove_determiners": list(style.remove_determiners),
-                       "joiners": [list(j) for j in style.joiners], "cases": list(style.cases)},
-             "families": {name: groups for name, groups in families.items() if groups}}, dropped)
+    return wording_data(merged_style([w.style for w in candidates]), families), dropped
+
+
+def trimmed(wording: Wording, heldout: Wording) -> tuple[dict, set[str]]:
+    """`wording`'s YAML data less every template that makes a held-out template a near-copy, and those templates."""
+    gone: set[str] = set()
+    while found := {c.template for c in Seal(t for _, _, t in wording.templates() if t not in gone).clashes(heldout)
+                    if c.template}:
+        gone |= found
+    families = {name: {group: [t for t in templates if t not in gone] for group, templates in groups.items()}
+                for name, groups in wording.families.items()}
+    return wording_data(wording.style, {n: {g: t for g, t in gs.items() if t} for n, gs in families.items()}), gone
 
 
 def project_seal(params: dict, briefs_root: Path = Path("pipeline/assets")) -> Seal:
@@ -146,16 +165,34 @@ def project_seal(params: dict, briefs_root: Path = Path("pipeline/assets")) -> S
     return Seal((t for w in wordings for _, _, t in w.templates()), briefs)
 
 
+def trim(paths: list[str]) -> None:
+    heldout = Wording.load(SEALED_WORDING)
+    for path in paths:
+        data, gone = trimmed(Wording.load(path), heldout)
+        text = Path(path).read_text(encoding="utf-8")
+        header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+        header += (f"# {len(gone)} templates within one word of the held-out wording were dropped "
+                   f"(python -m pipeline.data.seal --trim).\n")
+        Path(path).write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120),
+                              encoding="utf-8")
+        print(f"{path}: {len(gone)} templates dropped")
+
+
 def main(argv: list[str] | None = None) -> None:
     from pipeline.params import load_params
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("candidates", nargs="+")
-    parser.add_argument("sealed")
-    parser.add_argument("--source", required=True, help="the header's first line: who wrote it, when, how briefed")
+    parser.add_argument("--trim", nargs="+", metavar="WORDING", help="trim these files against the sealed wording")
+    parser.add_argument("candidates", nargs="*")
+    parser.add_argument("--source", help="the header's first line: who wrote it, when, how briefed")
     parser.add_argument("--read-by", default="the test split and evaluate_tagger", help="what alone reads the file")
     args = parser.parse_args(argv)
-    candidates = [Wording.load(path) for path in args.candidates]
+    if args.trim:
+        return trim(args.trim)
+    if len(args.candidates) < 2 or not args.source:
+        parser.error("sealing takes CANDIDATES.yaml [MORE.yaml ...] SEALED.yaml and --source")
+    *paths, out = args.candidates
+    candidates = [Wording.load(path) for path in paths]
     data, dropped = sealed(candidates, project_seal(load_params()))
     kept = sum(len(t) for groups in data["families"].values() for g, t in groups.items() if g != "none")
     total = sum(1 for wording in candidates for _, group, _ in wording.templates() if group != "none")
@@ -163,10 +200,10 @@ def main(argv: list[str] | None = None) -> None:
               f"# {total - kept} of the writers' {total} edit templates were dropped before sealing "
               f"(python -m pipeline.data.seal): each was at most one word from a training or development template, "
               f"quoted by a brief, or a repeat.\n")
-    Path(args.sealed).write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120),
-                                 encoding="utf-8")
+    Path(out).write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120),
+                         encoding="utf-8")
     print("\n".join(f"dropped: {c}" for c in dropped))
-    print(f"{kept} edit templates kept of {total}, in {len(data['families'])} families -> {args.sealed}")
+    print(f"{kept} edit templates kept of {total}, in {len(data['families'])} families -> {out}")
 
 
 if __name__ == "__main__":
