@@ -115,8 +115,9 @@ def test_every_scored_split_says_what_it_is_used_for(monkeypatch):
               if isinstance(scores, dict) and isinstance(scores.get("adapter_tail"), dict)}
     assert scored and scored <= {s.name for s in SCENE_SPLITS}
     params = yaml.safe_load(Path("params.yaml").read_text())
-    rows = {s.name.strip("`"): s.used_for for s in wording_splits(params["tagger"])}
-    assert all(rows[path] == TRAINING for path in params["tagger"]["corpus"])
-    assert all(rows[path] == CHOOSING for path in params["tagger"]["dev"])
+    uses = {use: " ".join(s.name for s in wording_splits(params["tagger"]) if s.used_for == use)
+            for use in (TRAINING, CHOOSING)}
+    assert all(f"`{Path(path).stem}`" in uses[TRAINING] for path in params["tagger"]["corpus"])
+    assert all(f"`{Path(path).stem}`" in uses[CHOOSING] for path in params["tagger"]["dev"])
     headline = report.headline({"top1_val": 0.9, "top1_out_of_generator_1+1": 0.9, "top1_test": 0.9})
     assert headline.count("**selection figure**") == 2

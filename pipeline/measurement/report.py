@@ -66,8 +66,8 @@ def _headline_use(key: str) -> str:
 
 
 def headline(m: dict) -> str:
-    return _table(["figure", "value", "its split is used for"], [[key, value, _headline_use(key)]
-                                                                  for key, value in m.items()])
+    return _table(["figure", "value", "its split is used for"],
+                  [[key, f"{value:.5f}" if "cosine" in key else value, _headline_use(key)] for key, value in m.items()])
 
 
 def splits(params: dict) -> str:

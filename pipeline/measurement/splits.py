@@ -3,11 +3,12 @@ its split was kept from: a split that chooses anything (a method, a recipe, a wr
 held-out split is read by its evaluation alone.
 
 The wording files take their use from params.yaml (`tagger.corpus` trains, `tagger.dev` chooses), so a file added
-there joins the table; a scene split the evaluation scores must have a row here (tests/test_report.py).
+there joins its row; a scene split the evaluation scores must have a row here (tests/test_report.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING
 
@@ -42,20 +43,20 @@ SCENE_SPLITS = (
 
 
 def wording_splits(tagger: dict) -> list[Split]:
-    """One row per wording file, its use read from the tagger's params."""
-    rows = [Split(f"`{path}`", "a writer of its brief (docs/wording.md)", TRAINING, "`train_tagger`; the varied "
-                  "wording of train_tail") for path in tagger["corpus"]]
-    rows += [Split(f"`{path}`", "a writer of its brief (docs/wording.md)", CHOOSING,
-                   "`evaluate_tagger`'s development figures: the tagger's recipe and its writers are chosen on them")
-             for path in tagger["dev"]]
-    rows += [Split(f"`{PLAIN_WORDING.relative_to(PLAIN_WORDING.parents[3])}`", "the challenge's training format",
-                   TRAINING, "train and val texts, test_plain"),
-             Split(f"`{SEALED_WORDING.relative_to(SEALED_WORDING.parents[3])}`",
-                   "two helper sessions briefed only with the task and the format (2026-12-07), near-copies dropped "
-                   "before sealing", HELD_OUT, "the test split's texts and `evaluate_tagger`'s one exact figure"),
-             Split(f"`{FLOOR_WORDING}`", "a helper session briefed only with the task and the format", HELD_OUT,
-                   "`make test`'s quality floor only")]
-    return rows
+    """The wording files by use, their use read from the tagger's params."""
+    listed = lambda paths: ", ".join(f"`{Path(p).stem}`" for p in paths)  # noqa: E731
+    return [Split(f"training wording: {listed(tagger['corpus'])}", "the writers of their briefs (docs/wording.md)",
+                  TRAINING, "`train_tagger`; the varied wording of train_tail"),
+            Split(f"development wording: {listed(tagger['dev'])}", "the writers of their briefs (docs/wording.md)",
+                  CHOOSING, "`evaluate_tagger`'s development figures: the tagger's recipe and writers are chosen on "
+                  "them"),
+            Split(f"`{PLAIN_WORDING.name}`", "the challenge's training format", TRAINING,
+                  "train and val texts, test_plain"),
+            Split(f"`sealed/{SEALED_WORDING.name}`", "two helper sessions briefed only with the task and the format "
+                  "(2026-12-07), near-copies dropped before sealing", HELD_OUT,
+                  "the test split's texts and `evaluate_tagger`'s one exact figure"),
+            Split(f"`{FLOOR_WORDING}`", "a helper session briefed only with the task and the format", HELD_OUT,
+                  "`make test`'s quality floor only")]
 
 
 def use_of(split: str) -> str | None:
