@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording, WordingError, compose, load_wording
-from pipeline.data.seal import Seal, project_seal
 from pipeline.data.wording_check import main as wording_check_main
 from pipeline.data.wording_check import problems
+from pipeline.measurement.seal import Seal, project_seal
 from pipeline.params import load_params
 from pipeline.training.tagging import (
     ObjectNames,

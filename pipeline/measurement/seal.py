@@ -10,13 +10,13 @@ never counted.
 Before a new held-out file is sealed, its writer's candidates that near-copy the training or development wording,
 or that a brief quotes, are dropped (never rewritten here: that would make this repository their author):
 
-    python -m pipeline.data.seal CANDIDATES.yaml [MORE.yaml ...] SEALED.yaml --source "who wrote it, when, how"
+    python -m pipeline.measurement.seal CANDIDATES.yaml [MORE.yaml ...] SEALED.yaml --source "who wrote it, when, how"
 
 Several writers' candidates are sealed into one file: their styles merged, every file's families (a family name
 two files share gets the file's position as suffix). A training or development file written after the seal is
 trimmed instead, in place: every template of it that makes a held-out one a near-copy goes.
 
-    python -m pipeline.data.seal --trim WRITER.yaml [MORE.yaml ...]
+    python -m pipeline.measurement.seal --trim WRITER.yaml [MORE.yaml ...]
 """
 from __future__ import annotations
 
@@ -172,7 +172,7 @@ def trim(paths: list[str]) -> None:
         text = Path(path).read_text(encoding="utf-8")
         header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
         header += (f"# {len(gone)} templates within one word of the held-out wording were dropped "
-                   f"(python -m pipeline.data.seal --trim).\n")
+                   f"(python -m pipeline.measurement.seal --trim).\n")
         Path(path).write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120),
                               encoding="utf-8")
         print(f"{path}: {len(gone)} templates dropped")
@@ -198,8 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     total = sum(1 for wording in candidates for _, group, _ in wording.templates() if group != "none")
     header = (f"# {args.source}\n# Sealed on writing: never edited, read only by {args.read_by}.\n"
               f"# {total - kept} of the writers' {total} edit templates were dropped before sealing "
-              f"(python -m pipeline.data.seal): each was at most one word from a training or development template, "
-              f"quoted by a brief, or a repeat.\n")
+              f"(python -m pipeline.measurement.seal): each was at most one word from a training or development "
+              f"template, quoted by a brief, or a repeat.\n")
     Path(out).write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120),
                          encoding="utf-8")
     print("\n".join(f"dropped: {c}" for c in dropped))
