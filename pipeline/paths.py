@@ -7,6 +7,7 @@ from pathlib import Path
 SYNTHETIC_ROOT = Path("data/synth")  # the rendered splits, one folder each
 OUT_OF_GENERATOR_ROOT = Path("data/out_of_generator")  # an outside renderer's scenes: pipeline/data/out_of_generator.py
 MANIFEST = Path("data/dataset.json")  # the chosen data source, validated and fingerprinted
+TEAM_NAMES = Path("data/names.json")  # the object names of the source's training split, which the tagger learns
 
 FUSION_DIR = Path("models/fusion")
 ADAPTER = FUSION_DIR / "adapter.pt"

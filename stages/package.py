@@ -7,6 +7,7 @@ from pipeline.app.space import write_space
 from pipeline.config.features import FeatureSpec
 from pipeline.console import run_stage
 from pipeline.data.dataset import load_manifest
+from pipeline.data.names import with_known_names
 from pipeline.params import load_params
 from pipeline.paths import EVAL_METRICS, PACKAGE_METRICS, REPO, SPACE
 from pipeline.pretrained import BOOTSTRAP_METRICS, TAGGER, CheckpointError, load_checkpoint
@@ -19,7 +20,7 @@ def main() -> None:
     metrics = json.loads(EVAL_METRICS.read_text())
     bootstrap = json.loads(BOOTSTRAP_METRICS.read_text()) if spec.pretrained == "bootstrap" else {}
     shipment = Shipment.choose(params["package"]["method"], metrics["val"])
-    repo = build_repo(REPO, spec, shipment, load_checkpoint(TAGGER), metrics, bootstrap)
+    repo = build_repo(REPO, spec, shipment, with_known_names(load_checkpoint(TAGGER)), metrics, bootstrap)
     choice = {"method": shipment.method, "reason": shipment.reason,
               "val_top1": {m: metrics["val"][m]["top1"] for m in SHIPPABLE},
               "test_top1": {m: metrics["test"][m]["top1"] for m in SHIPPABLE}}

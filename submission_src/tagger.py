@@ -1,6 +1,8 @@
 """The query tagger: modification text -> objects to add, objects to remove. A small learned sequence tagger (no
-LLM): each word is tagged B/I of an object to add or to remove, or O. Its one word list, saved with it, is the
-determiner words of its training wordings ("a", "one more", "each"): a name never starts with one."""
+LLM): each word is tagged B/I of an object to add or to remove, or O. Two word lists are saved with it: the
+determiner words of its training wordings ("a", "one more", "each"), with which a name never starts, and the names
+it knows (the catalog's, WordNet's made things and foods, a team's own), by which a name the tags cut short is made
+whole ("bird" -> "bird cage" when the text goes on with "cage")."""
 from __future__ import annotations
 
 import re
@@ -49,15 +51,20 @@ class QueryTagger(nn.Module):
         max_words: longer texts are cut there (a 10 000-character text costs what 128 words cost).
         determiners: words that point at an object rather than name it; decoding strips them from the front of a
             name and drops an object made of nothing else ("single dragon" -> "dragon", "each" -> none).
+        names: names it knows; decoding carries an object on over the untagged words that follow it while they
+            complete the longest known name starting where it starts.
     """
 
     def __init__(self, buckets: int = 1 << 16, dim: int = 64, hidden: int = 128, layers: int = 2,
                  dropout: float = 0.1, word_dropout: float = 0.0, max_words: int = 128,
-                 determiners: tuple[str, ...] = ()):
+                 determiners: tuple[str, ...] = (), names: tuple[str, ...] = ()):
         super().__init__()
         self.config = {"buckets": buckets, "dim": dim, "hidden": hidden, "layers": layers, "dropout": dropout,
                        "word_dropout": word_dropout, "max_words": max_words, "determiners": sorted(determiners)}
+        if names:  # a tagger saved before names were known reads the same
+            self.config["names"] = sorted(set(names))
         self.determiners = frozenset(determiners)
+        self.names = KnownNames(names)
         self.embed = nn.EmbeddingBag(buckets, dim, mode="mean")
         self.encoder = nn.LSTM(dim, hidden, layers, batch_first=True, bidirectional=True,
                                dropout=dropout if layers > 1 else 0.0)
@@ -97,7 +104,7 @@ class QueryTagger(nn.Module):
             batch = texts[start: start + batch_size]
             words = self.words(batch)
             tags = self(batch, words).argmax(-1).tolist() if any(words) else [[] for _ in batch]
-            parsed += [decode_tags(text, ranges, row, self.determiners)
+            parsed += [decode_tags(text, ranges, row, self.determiners, self.names)
                        for text, ranges, row in zip(batch, words, tags)]
         return parsed
 
@@ -110,30 +117,53 @@ class QueryTagger(nn.Module):
     def saved(self) -> dict:
         return {"config": dict(self.config), "state_dict": self.state_dict()}
 
+    def know(self, names) -> None:
+        """Adds names decoding completes (a team's own objects): no weight changes."""
+        self.config["names"] = sorted(set(self.config.get("names", ())) | {n.lower() for n in names})
+        self.names = KnownNames(self.config["names"])
+
+
+class KnownNames:
+    """Names as word sequences, by first word, longest first."""
+
+    def __init__(self, names=()):
+        self.by_first: dict[str, list[tuple[str, ...]]] = {}
+        for name in {n.lower() for n in names}:
+            words = tuple(m.group() for m in _WORD.finditer(name))
+            if len(words) > 1:  # a one-word name is never cut short
+                self.by_first.setdefault(words[0], []).append(words)
+        for options in self.by_first.values():
+            options.sort(key=len, reverse=True)
+
+    def longest(self, words: list[str], start: int) -> int:
+        """The length of the longest known name that `words` hold from `start` (0: none)."""
+        return next((len(name) for name in self.by_first.get(words[start], ())
+                     if tuple(words[start: start + len(name)]) == name), 0)
+
 
 def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int],
-                determiners: frozenset[str] = frozenset()) -> ParsedQuery:
+                determiners: frozenset[str] = frozenset(), names: KnownNames = KnownNames()) -> ParsedQuery:
     """Objects from word tags: a B starts one, an I continues one of its role (or starts one after O); leading
-    `determiners` are no part of a name, and an object of determiners alone is none."""
+    `determiners` are no part of a name, and an object of determiners alone is none; an object whose words begin a
+    longer known name goes on over the untagged words that complete it."""
     parsed, lowered = ParsedQuery([], []), text.lower()
-    current: tuple[str, int, int] | None = None
-
-    def close(role: str, start: int, end: int) -> None:
-        name = lowered[start:end].split()
-        while name and name[0] in determiners:
-            name.pop(0)
-        if name:
-            getattr(parsed, role).append(" ".join(name))
-
-    for (a, b), tag in zip(words, tags):
-        label = TAGS[tag]
+    count = min(len(words), len(tags))  # a batch's tag rows run on past a shorter text's words
+    tokens = [lowered[a:b] for a, b in words[:count]]
+    labels = [TAGS[tag] for tag in tags[:count]]
+    spans: list[list] = []  # [role, first word, one past the last word]
+    for i, label in enumerate(labels):
         role = label[2:] if label != "O" else None
-        if current and role == current[0] and label.startswith("I"):
-            current = (role, current[1], b)
+        if spans and role == spans[-1][0] and label.startswith("I") and spans[-1][2] == i:
+            spans[-1][2] = i + 1
+        elif role:
+            spans.append([role, i, i + 1])
+    for role, first, end in spans:
+        while first < end and tokens[first] in determiners:
+            first += 1
+        if first == end:
             continue
-        if current:
-            close(*current)
-        current = (role, a, b) if role else None
-    if current:
-        close(*current)
+        whole = first + names.longest(tokens, first)
+        while end < whole and labels[end] == "O":
+            end += 1
+        getattr(parsed, role).append(" ".join(lowered[words[first][0]:words[end - 1][1]].split()))
     return parsed

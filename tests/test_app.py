@@ -15,6 +15,7 @@ from pipeline.app.space import write_space
 from pipeline.app.ui import ALL, QueryTables, allowed_paths, build_app
 from pipeline.data.dataset import DISTRACTORS_CSV, SplitSource
 from pipeline.measurement.diagnosis import MISS_CLASSES, SplitRecord, catalog_pairs
+from pipeline.measurement.tagger_evaluation import ERROR_CLASSES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 QUERY = "add a cat and remove the dog"
@@ -60,6 +61,12 @@ def test_query_browser_filters_and_shows_a_miss_side_by_side(splits, tables):
     by_class = [queries.filter("adapter_tail", "test", ALL, "miss", c) for c in MISS_CLASSES]
     assert sum(len(rows) for rows in by_class) == len(misses)
     assert all((rows.miss_adapter_tail == c).all() for rows, c in zip(by_class, MISS_CLASSES))
+    exact = [sorted(map(str.lower, r.gold_add)) == sorted(r.add) and sorted(map(str.lower, r.gold_remove)) ==
+             sorted(r.remove) for r in everything.itertuples()]
+    assert (everything.parse_errors.map(len) == 0).tolist() == exact  # a parse has errors exactly when it is wrong
+    for error in ERROR_CLASSES:
+        rows = queries.filter("adapter_tail", "test", ALL, ALL, ALL, error)
+        assert rows.index.equals(everything.index[everything.parse_errors.map(lambda e: error in e)])
 
     miss = misses.index[0]
     gallery, words = queries.side_by_side("test", miss, "adapter_tail")

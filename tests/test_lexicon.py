@@ -1,7 +1,7 @@
 """WordNet verbs made into tagger templates, on a miniature WordNet in WordNet's own file format."""
 import pytest
 
-from pipeline.data.lexicon import LexiconMissingError, lexicon_wording, verb_graph, verbs
+from pipeline.data.lexicon import LexiconMissingError, lexicon_wording, nouns, verb_graph, verbs
 from pipeline.data.phrasing import template_slots
 
 DATA = """  1 This software and database is being provided to you, the LICENSEE, by Princeton University
@@ -50,3 +50,20 @@ def test_a_missing_wordnet_names_the_fix(tmp_path):
     verb_graph.cache_clear()
     with pytest.raises(LexiconMissingError, match="wordnet-base"):
         verb_graph(tmp_path)
+
+
+NOUNS = """  1 This software and database is being provided to you, the LICENSEE, by Princeton University
+00000010 06 n 02 bird_cage 0 birdcage 0 000 | a cage for a bird
+00000011 06 n 02 Eiffel_Tower 0 paper_towel_holder 0 000 | a proper name and a three-word name
+00000012 06 n 01 four_word_long_name 0 000 | too long
+00000013 13 n 01 espresso 0 000 | a drink
+00000014 05 n 01 aardvark 0 000 | an animal, another file
+"""
+
+
+def test_nouns_of_chosen_files_whole_and_lower_case(tmp_path):
+    (tmp_path / "data.noun").write_text(NOUNS, encoding="latin-1")
+    assert nouns(("artifact",), tmp_path) == ("bird cage", "birdcage", "paper towel holder")
+    assert "espresso" in nouns(("artifact", "food"), tmp_path) and "aardvark" not in nouns(("food",), tmp_path)
+    with pytest.raises(ValueError, match="furniture"):
+        nouns(("furniture",), tmp_path)

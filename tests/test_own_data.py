@@ -11,9 +11,11 @@ import pytest
 import yaml
 from PIL import Image
 
+from pipeline.data.catalog import load_catalog
 from pipeline.measurement.project_copy import ROOT, dvc, tracked_copy
-from pipeline.paths import CACHE_ROOT, CURRENT_CACHE, QUERY_TABLES, SUBMISSION_METRICS
+from pipeline.paths import CACHE_ROOT, CURRENT_CACHE, QUERY_TABLES, REPO, SUBMISSION_METRICS, TEAM_NAMES
 from pipeline.training.feature_store import STORE_NAME
+from submission_src.weights import WEIGHTS_NAME, load_weights
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +45,10 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
     first = dvc(project, "repro", "headline")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "Running stage 'train_tagger'" not in first.stdout  # the shipped tagger reads wording, never the data
+    harvested = json.loads((project / TEAM_NAMES).read_text())  # but knows the names of the team's train split
+    assert 0 < harvested["matched"] == harvested["texts"] < len(triplets)  # rigid texts, the training split's only
+    assert set(harvested["names"]) <= {o.name.lower() for o in load_catalog()}
+    assert set(harvested["names"]) <= set(load_weights(project / REPO / WEIGHTS_NAME)["tagger"]["config"]["names"])
     submission = json.loads((project / SUBMISSION_METRICS).read_text())
     assert submission["problems"] == [] and submission["min_cosine"] >= 0.999
     assert submission["queries"] == len(pd.read_parquet(project / QUERY_TABLES / "test_queries.parquet")) > 0

@@ -3,7 +3,8 @@
 Tab "Search": pick a reference image of a split (or upload one), type a modification text, and see the tagger's
 parse as add/remove chips and the top 5 of the split's database with their cosine scores: `pipeline.app.search`, so
 the judge's own code path. Tab "Queries": the evaluate stage's per-query tables (`eval/queries/*.parquet`),
-filtered by method, split, wording family, hit/miss and what a miss got wrong (pipeline/measurement/diagnosis.py),
+filtered by method, split, wording family, hit/miss, what a miss got wrong (pipeline/measurement/diagnosis.py) and
+what the tagger's parse got wrong (pipeline/measurement/tagger_evaluation.py),
 with a query's reference, text, prediction and target side by side.
 """
 from __future__ import annotations
@@ -12,11 +13,14 @@ import argparse
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
 from pipeline.app.search import Database, Searcher, SearchError
 from pipeline.data.dataset import PLAIN_TWIN, SplitSource, load_manifest, resolve_source
+from pipeline.measurement.tagger_evaluation import ERROR_CLASSES, error_classes
 from pipeline.paths import MANIFEST, QUERY_TABLES, REPO, SYNTHETIC_ROOT
+from submission_src.tagger import ParsedQuery
 
 TOP = 5
 CHIP_COLOURS = {"add": "#2e7d32", "remove": "#c62828"}
@@ -46,12 +50,18 @@ class QueryTables:
 
     @staticmethod
     def _with_family(table: pd.DataFrame, split: SplitSource) -> pd.DataFrame:
+        """The table with each query's wording family and what the tagger's parse got wrong (ERROR_CLASSES),
+        where the split records its edits."""
         truth = Path(split.csv).parent / "queries.parquet"
         if not truth.is_file():
-            return table.assign(family="")
+            return table.assign(family="", parse_errors=[[] for _ in range(len(table))])
         keys = ["query_image", "query_text", "target_image"]
-        families = pd.read_parquet(truth, columns=keys + ["family"]).drop_duplicates(keys)
-        return table.merge(families, on=keys, how="left").fillna({"family": ""})
+        known = pd.read_parquet(truth, columns=keys + ["family", "add", "remove"]).drop_duplicates(keys)
+        table = table.merge(known.rename(columns={"add": "gold_add", "remove": "gold_remove"}), on=keys, how="left")
+        lowered = lambda names: [n.lower() for n in names] if isinstance(names, (list, np.ndarray)) else []  # noqa: E731
+        errors = [error_classes(ParsedQuery(lowered(r.gold_add), lowered(r.gold_remove)),
+                                ParsedQuery(list(r.add), list(r.remove))) for r in table.itertuples()]
+        return table.assign(parse_errors=errors).fillna({"family": ""})
 
     def methods(self) -> list[str]:
         columns = {c for table in self.tables.values() for c in table.columns}
@@ -67,9 +77,11 @@ class QueryTables:
         table = self.tables.get(split)
         return [ALL] + (sorted(f for f in table.family.unique() if f) if table is not None else [])
 
-    def filter(self, method: str, split: str, family: str, outcome: str, miss: str = ALL) -> pd.DataFrame:
+    def filter(self, method: str, split: str, family: str, outcome: str, miss: str = ALL,
+               parse: str = ALL) -> pd.DataFrame:
         """The split's queries under the filters, with the method's rank (0: its top-1 is the target); `miss`:
-        one of `miss_classes()` keeps the misses of that class (where the table records them)."""
+        one of `miss_classes()` keeps the misses of that class (where the table records them); `parse`: one of
+        ERROR_CLASSES keeps the queries whose parse shows it."""
         table = self.tables.get(split)
         if table is None or f"rank_{method}" not in table:
             return pd.DataFrame({"query_text": [], "family": [], "rank": []})
@@ -80,6 +92,8 @@ class QueryTables:
             rows = rows[(rows["rank"] == 0) == (outcome == "hit")]
         if miss != ALL:
             rows = rows[rows.get(f"miss_{method}", pd.Series("", index=rows.index)) == miss]
+        if parse != ALL:
+            rows = rows[rows.parse_errors.map(lambda errors: parse in errors)]
         return rows
 
     def prediction(self, row: pd.Series, method: str) -> str | None:
@@ -151,8 +165,8 @@ def build_app(repo: Path = REPO, splits: dict[str, SplitSource] | None = None,
             status.append(f"target `{result.target}`: rank {result.target_rank + 1}")
         return chips, hits, "  \n".join(status + [f"note: {note}" for note in result.notes])
 
-    def browse(method: str, split: str, family: str, outcome: str, miss: str):
-        rows = queries.filter(method, split, family, outcome, miss)
+    def browse(method: str, split: str, family: str, outcome: str, miss: str, parse: str):
+        rows = queries.filter(method, split, family, outcome, miss, parse)
         hits = int((rows["rank"] == 0).sum())
         listed = rows.head(TABLE_ROWS)
         shown = pd.DataFrame({"query": listed.index, "text": listed.query_text, "family": listed.family,
@@ -201,11 +215,12 @@ def build_app(repo: Path = REPO, splits: dict[str, SplitSource] | None = None,
                 family = gr.Dropdown([ALL], value=ALL, label="wording family")
                 outcome = gr.Radio(list(OUTCOMES), value="miss", label="outcome")
                 miss = gr.Dropdown([ALL, *queries.miss_classes()], value=ALL, label="what the miss got wrong")
+                parse = gr.Dropdown([ALL, *ERROR_CLASSES], value=ALL, label="what the parse got wrong")
             summary = gr.Markdown()
             listed = gr.Dataframe(interactive=False, label="queries (select one)", max_height=320)
             side = gr.Gallery(label="reference · prediction · target", columns=3, height=280)
             told = gr.Markdown()
-            filters = [method, table_split, family, outcome, miss]
+            filters = [method, table_split, family, outcome, miss, parse]
             table_split.change(lambda s: gr.update(choices=queries.families(s), value=ALL), table_split, family)
             for control in filters:
                 control.change(browse, filters, [listed, summary])

@@ -7,6 +7,10 @@ A seed is a verb sense, `lemma.N` (WordNet's N-th sense of the lemma, as `wn rem
 same: remove → evict, banish, strip)
 become imperative templates ("evict {remove}", "please conjure up {add}", "banish {remove} and bring in {add}").
 A lemma that both sides reach is left out: it says nothing about the role.
+
+Names come from here too: WordNet's nouns of chosen lexicographer files ("artifact", "food": every made thing
+and dish WordNet names, multi-word ones included — "bird cage", "paper towel"), which the tagger knows by name at
+the judge (pipeline/data/names.py).
 """
 from __future__ import annotations
 
@@ -76,6 +80,40 @@ def verbs(seeds: list[str], depth: int, root: Path = WORDNET) -> set[str]:
             frontier = [h for synset in frontier for h in hyponyms[synset]]
     return {lemma for lemma in found if lemma.replace(" ", "").replace("-", "").isalpha() and lemma.islower()
             and len(lemma.split()) <= 3}
+
+
+NOUN_FILES = {"animal": 5, "artifact": 6, "food": 13, "object": 17, "plant": 20}  # WordNet's lexicographer files
+
+
+@cache
+def nouns(files: tuple[str, ...], root: Path = WORDNET) -> tuple[str, ...]:
+    """The lower-case lemmas (one to three words of letters and hyphens) of WordNet's noun synsets in `files`."""
+    data = root / "data.noun"
+    if not data.is_file():
+        raise LexiconMissingError(f"WordNet's noun file is not in {root}: run {FIX}")
+    if unknown := set(files) - set(NOUN_FILES):
+        raise ValueError(f"names.wordnet: unknown noun file(s) {sorted(unknown)}; known: {sorted(NOUN_FILES)}")
+    wanted = {NOUN_FILES[f] for f in files}
+    found = set()
+    for line in data.read_text(encoding="latin-1").splitlines():
+        fields = line.split()
+        if line.startswith("  ") or int(fields[1]) not in wanted:
+            continue
+        for i in range(int(fields[3], 16)):
+            lemma = fields[4 + 2 * i].replace("_", " ")
+            if lemma.islower() and lemma.replace(" ", "").replace("-", "").isalpha() and len(lemma.split()) <= 3:
+                found.add(lemma)
+    return tuple(sorted(found))
+
+
+@cache
+def noun_lemmas(root: Path = WORDNET) -> frozenset[str]:
+    """Every noun WordNet knows, lower-cased, words joined by spaces."""
+    index = root / "index.noun"
+    if not index.is_file():
+        raise LexiconMissingError(f"WordNet's noun index is not in {root}: run {FIX}")
+    return frozenset(line.split()[0].replace("_", " ").lower()
+                     for line in index.read_text(encoding="latin-1").splitlines() if not line.startswith("  "))
 
 
 def lexicon_wording(add_seeds: list[str], remove_seeds: list[str], depth: int, seed: int = 0,

@@ -106,9 +106,18 @@ def misses(m: dict, method: str = "adapter_tail") -> str:
 
 def tagger(m: dict) -> str:
     rows = [["sealed held-out wording (held-out: its one figure)", m["heldout"]["exact"], m["heldout"]["n"]]]
+    rows += [[f"sealed names, {wording} wording, {kind.replace('_', ' ')} (held-out)", scores["exact"], scores["n"]]
+             for wording, kinds in m.get("sealed_names", {}).items() for kind, scores in kinds.items()]
     rows += [[f"development wording: {name}", scores["exact"], scores.get("n", "")]
              for name, scores in m.get("development_wordings_used_to_choose_the_recipe", {}).items()]
     return _table(["texts", "exact parse", "texts scored"], rows)
+
+
+def tagger_errors(m: dict) -> str:
+    counts = m.get("development_error_classes", {})
+    classes = list(next(iter(counts.values()), {}))
+    return _table(["development wording", *classes],
+                  [[name, *[row[c] for c in classes]] for name, row in counts.items()])
 
 
 def augmentation(m: dict) -> str:
@@ -170,6 +179,7 @@ TABLES: dict[str, tuple[Path, Callable, str]] = {  # name -> metrics file, table
     "shapes": (DIAGNOSIS_METRICS, shapes, "make demo"),
     "misses": (DIAGNOSIS_METRICS, misses, "make demo"),
     "tagger": (TAGGER_METRICS, tagger, "make demo"),
+    "tagger_errors": (TAGGER_METRICS, tagger_errors, "make demo"),
     "augmentation": (AUGMENTATION_METRICS, augmentation, "make ablations"),
     "learning_curve": (LEARNING_CURVE_METRICS, learning_curve, "make ablations"),
     "sweep": (SWEEP_METRICS, sweep, "make sweep"),

@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pipeline.config.tagger import TaggerConfig
+from pipeline.data.lexicon import noun_lemmas
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
 from pipeline.training.tagging import (
     ObjectNames,
@@ -20,9 +21,11 @@ from pipeline.training.tagging import (
     template_phrases,
     validation_phrases,
 )
-from submission_src.tagger import QueryTagger
+from submission_src.tagger import ParsedQuery, QueryTagger
 
 FILLS = 8  # texts per held-out template, each with other catalog objects
+SEALED_NAMES = SEALED_WORDING.parent / "names.txt"  # held-out: everyday names outside the catalog and the emoji
+NAME_TEXTS = 1200  # texts per wording and kind of name
 SPEED_BATCH = 256
 
 
@@ -31,6 +34,41 @@ def by_family(phrases, predicted) -> dict[str, dict]:
     rows = pd.Series([p.family for p in phrases]).groupby([p.family for p in phrases]).indices
     return {family: score_parses([predicted[i] for i in index], [gold[i] for i in index])
             for family, index in rows.items()}
+
+
+ERROR_CLASSES = {  # what a wrong parse got wrong, read from its gold and predicted objects
+    "name_cut_short": "a name given as some of its words ('bird' for 'bird cage')",
+    "name_overrun": "a name with words that are not part of it ('lamp fade' for 'lamp')",
+    "name_split": "one name given as two or more ('couch', 'lamp' for 'couch and lamp')",
+    "wrong_role": "an object to add given as one to remove, or the other way",
+    "missed_object": "an object asked for and not given at all (a list's last item, a pronoun's object)",
+    "spurious_object": "an object given that the text does not ask for ('table', 'a breeze')",
+}
+
+
+def error_classes(gold: ParsedQuery, predicted: ParsedQuery) -> list[str]:
+    """The classes of a parse's errors (ERROR_CLASSES), each once; none for an exact parse (the name alone)."""
+    inside = lambda part, whole: f" {part} " in f" {whole} " and part != whole  # noqa: E731
+    found = set()
+    for role, other in (("add", "remove"), ("remove", "add")):
+        wanted, given = list(getattr(gold, role)), list(getattr(predicted, role))
+        for name in [n for n in given if n in wanted]:
+            wanted.remove(name)
+            given.remove(name)
+        for whole in list(wanted):
+            if pieces := [g for g in given if inside(g, whole)]:
+                found.add("name_split" if len(pieces) > 1 else "name_cut_short")
+            elif longer := [g for g in given if inside(whole, g)]:
+                pieces = longer[:1]
+                found.add("name_overrun")
+            else:
+                continue
+            wanted.remove(whole)
+            for piece in pieces:
+                given.remove(piece)
+        found.update("wrong_role" if name in getattr(predicted, other) else "missed_object" for name in wanted)
+        found.update("spurious_object" for name in given if name not in getattr(gold, other))
+    return sorted(found)
 
 
 def parse_table(name: str, phrases, predicted) -> pd.DataFrame:
@@ -42,7 +80,14 @@ def parse_table(name: str, phrases, predicted) -> pd.DataFrame:
         "gold_remove": [gold_parse(p).remove for p in phrases], "add": [q.add for q in predicted],
         "remove": [q.remove for q in predicted],
         "exact": [score_parses([q], [g])["exact"] == 1 for q, g in zip(predicted, gold)],
-        "exact_strict": [score_parses([q], [g])["exact_strict"] == 1 for q, g in zip(predicted, gold)]})
+        "exact_strict": [score_parses([q], [g])["exact_strict"] == 1 for q, g in zip(predicted, gold)],
+        "errors": [error_classes(gold_parse(p), q) for p, q in zip(phrases, predicted)]})
+
+
+def error_counts(detail: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Development wording -> error class -> texts whose parse has it."""
+    return {wording: {c: int(rows.errors.map(lambda e: c in e).sum()) for c in ERROR_CLASSES}
+            for wording, rows in detail.groupby("wording")}
 
 
 def unstripped_dev(tagger: QueryTagger, config: TaggerConfig) -> dict[str, dict]:
@@ -75,6 +120,22 @@ def wordings_plot(development: dict, heldout: float, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def sealed_name_scores(tagger: QueryTagger, seed: int) -> dict[str, dict[str, dict]]:
+    """The tagger on the sealed names (its one exact figure each), in the challenge's rigid wording and in the sealed
+    free wording, for names WordNet knows and names it does not."""
+    names = [n for n in SEALED_NAMES.read_text(encoding="utf-8").splitlines() if n and not n.startswith("#")]
+    known = noun_lemmas()
+    kinds = {"in_wordnet": [n for n in names if n in known], "not_in_wordnet": [n for n in names if n not in known]}
+    scores = {}
+    for wording_name, path in (("rigid", PLAIN_WORDING), ("free", SEALED_WORDING)):
+        wording = load_wording(path)
+        fills = max(1, NAME_TEXTS // sum(1 for _ in wording.templates()))
+        scores[wording_name] = {kind: scored_phrases(tagger, template_phrases(
+            wording, ObjectNames(chosen, open_share=1.0), fills, seed))[0] | {"names": len(chosen)}
+            for kind, chosen in kinds.items()}
+    return scores
+
+
 def evaluate_tagger(tagger: QueryTagger, config: TaggerConfig) -> tuple[dict, pd.DataFrame]:
     """The tagger's figures, and one row per development text (its gold and predicted objects)."""
     heldout = template_phrases(load_wording(SEALED_WORDING), ObjectNames(), FILLS, seed=config.seed)
@@ -86,16 +147,19 @@ def evaluate_tagger(tagger: QueryTagger, config: TaggerConfig) -> tuple[dict, pd
     plain = template_phrases(load_wording(PLAIN_WORDING), ObjectNames(), FILLS * 10, seed=config.seed)
     unseen = validation_phrases(config, 2000)
     unseen_scores, unseen_parses = scored_phrases(tagger, unseen)
+    detail = pd.concat(detail, ignore_index=True)
     metrics = {
         "heldout": overall,
+        "sealed_names": sealed_name_scores(tagger, config.seed),
         "in_distribution": {
             "training_wording_unseen_templates": unseen_scores,
             "training_wording_families": by_family(unseen, unseen_parses),
             "plain_wording": scored_phrases(tagger, plain)[0]},
         "development_wordings_used_to_choose_the_recipe": development,
+        "development_error_classes": error_counts(detail),
         "development_wordings_without_determiner_stripping": unstripped_dev(tagger, config),
         "ms_per_query_cpu_2_threads": ms_per_query(tagger, [p.text for p in heldout]),
         "heldout_templates": len({p.template for p in heldout}), "texts_per_template": FILLS,
     }
     del heldout_parses  # scored, never kept: no held-out text or error leaves this function
-    return metrics, pd.concat(detail, ignore_index=True)
+    return metrics, detail

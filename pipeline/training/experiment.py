@@ -9,6 +9,7 @@ import torch
 from pipeline.config.augment import AugmentConfig
 from pipeline.config.features import FeatureSpec
 from pipeline.data.dataset import load_manifest
+from pipeline.data.names import with_known_names
 from pipeline.params import load_params, resolve_device
 from pipeline.paths import ADAPTER_TAIL, CACHE_ROOT
 from pipeline.pretrained import TAGGER, load_checkpoint
@@ -55,7 +56,7 @@ class Experiment:
             p.requires_grad_(False)
         cache = FeatureCache.open(CACHE_ROOT / feature_key(spec, backbone, data_fingerprint()),
                                   params["train"]["memory_gb"])
-        tagger = QueryTagger.from_saved(load_checkpoint(TAGGER))
+        tagger = QueryTagger.from_saved(with_known_names(load_checkpoint(TAGGER)))
         return cls(params, spec, backbone, cache, tagger)
 
     def queries(self, split: str) -> QuerySet:
