@@ -15,7 +15,7 @@ from pipeline.app.space import write_space
 from pipeline.app.ui import ALL, QueryTables, allowed_paths, build_app
 from pipeline.data.dataset import DISTRACTORS_CSV, SplitSource
 from pipeline.measurement.diagnosis import MISS_CLASSES, SplitRecord, catalog_pairs
-from pipeline.measurement.tagger_evaluation import ERROR_CLASSES
+from pipeline.parse_errors import ERROR_CLASSES
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 QUERY = "add a cat and remove the dog"

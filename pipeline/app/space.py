@@ -13,7 +13,8 @@ from pipeline.data.dataset import DISTRACTORS_CSV, SplitSource
 
 ROOT = Path(__file__).resolve().parents[2]
 # The app's imports from this project, with their packages, nothing else (tested in a bare process).
-SPACE_CODE = ("pipeline/__init__.py", "pipeline/paths.py", "pipeline/data/__init__.py", "pipeline/data/dataset.py",
+SPACE_CODE = ("pipeline/__init__.py", "pipeline/paths.py", "pipeline/parse_errors.py", "pipeline/data/__init__.py",
+              "pipeline/data/dataset.py",
               "pipeline/shipping/__init__.py", "pipeline/shipping/judge_repo.py", "pipeline/app/__init__.py",
               "pipeline/app/search.py", "pipeline/app/ui.py")
 SPACE_PACKAGES = ("gradio", "pyarrow", "huggingface-hub")  # beyond the judge's requirements

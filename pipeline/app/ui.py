@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
@@ -18,9 +19,8 @@ import pandas as pd
 
 from pipeline.app.search import Database, Searcher, SearchError
 from pipeline.data.dataset import PLAIN_TWIN, SplitSource, load_manifest, resolve_source
-from pipeline.measurement.tagger_evaluation import ERROR_CLASSES, error_classes
+from pipeline.parse_errors import ERROR_CLASSES, error_classes
 from pipeline.paths import MANIFEST, QUERY_TABLES, REPO, SYNTHETIC_ROOT
-from submission_src.tagger import ParsedQuery
 
 TOP = 5
 CHIP_COLOURS = {"add": "#2e7d32", "remove": "#c62828"}
@@ -59,8 +59,8 @@ class QueryTables:
         known = pd.read_parquet(truth, columns=keys + ["family", "add", "remove"]).drop_duplicates(keys)
         table = table.merge(known.rename(columns={"add": "gold_add", "remove": "gold_remove"}), on=keys, how="left")
         lowered = lambda names: [n.lower() for n in names] if isinstance(names, (list, np.ndarray)) else []  # noqa: E731
-        errors = [error_classes(ParsedQuery(lowered(r.gold_add), lowered(r.gold_remove)),
-                                ParsedQuery(list(r.add), list(r.remove))) for r in table.itertuples()]
+        errors = [error_classes(SimpleNamespace(add=lowered(r.gold_add), remove=lowered(r.gold_remove)),
+                                SimpleNamespace(add=list(r.add), remove=list(r.remove))) for r in table.itertuples()]
         return table.assign(parse_errors=errors).fillna({"family": ""})
 
     def methods(self) -> list[str]:

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from pipeline.config.tagger import TaggerConfig
 from pipeline.data.lexicon import noun_lemmas
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
+from pipeline.parse_errors import ERROR_CLASSES, error_classes
 from pipeline.training.tagging import (
     ObjectNames,
     dev_phrases,
@@ -21,7 +22,7 @@ from pipeline.training.tagging import (
     template_phrases,
     validation_phrases,
 )
-from submission_src.tagger import ParsedQuery, QueryTagger
+from submission_src.tagger import QueryTagger
 
 FILLS = 8  # texts per held-out template, each with other catalog objects
 SEALED_NAMES = SEALED_WORDING.parent / "names.txt"  # held-out: everyday names outside the catalog and the emoji
@@ -34,41 +35,6 @@ def by_family(phrases, predicted) -> dict[str, dict]:
     rows = pd.Series([p.family for p in phrases]).groupby([p.family for p in phrases]).indices
     return {family: score_parses([predicted[i] for i in index], [gold[i] for i in index])
             for family, index in rows.items()}
-
-
-ERROR_CLASSES = {  # what a wrong parse got wrong, read from its gold and predicted objects
-    "name_cut_short": "a name given as some of its words ('bird' for 'bird cage')",
-    "name_overrun": "a name with words that are not part of it ('lamp fade' for 'lamp')",
-    "name_split": "one name given as two or more ('couch', 'lamp' for 'couch and lamp')",
-    "wrong_role": "an object to add given as one to remove, or the other way",
-    "missed_object": "an object asked for and not given at all (a list's last item, a pronoun's object)",
-    "spurious_object": "an object given that the text does not ask for ('table', 'a breeze')",
-}
-
-
-def error_classes(gold: ParsedQuery, predicted: ParsedQuery) -> list[str]:
-    """The classes of a parse's errors (ERROR_CLASSES), each once; none for an exact parse (the name alone)."""
-    inside = lambda part, whole: f" {part} " in f" {whole} " and part != whole  # noqa: E731
-    found = set()
-    for role, other in (("add", "remove"), ("remove", "add")):
-        wanted, given = list(getattr(gold, role)), list(getattr(predicted, role))
-        for name in [n for n in given if n in wanted]:
-            wanted.remove(name)
-            given.remove(name)
-        for whole in list(wanted):
-            if pieces := [g for g in given if inside(g, whole)]:
-                found.add("name_split" if len(pieces) > 1 else "name_cut_short")
-            elif longer := [g for g in given if inside(whole, g)]:
-                pieces = longer[:1]
-                found.add("name_overrun")
-            else:
-                continue
-            wanted.remove(whole)
-            for piece in pieces:
-                given.remove(piece)
-        found.update("wrong_role" if name in getattr(predicted, other) else "missed_object" for name in wanted)
-        found.update("spurious_object" for name in given if name not in getattr(gold, other))
-    return sorted(found)
 
 
 def parse_table(name: str, phrases, predicted) -> pd.DataFrame:
