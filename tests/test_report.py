@@ -121,3 +121,8 @@ def test_every_scored_split_says_what_it_is_used_for(monkeypatch):
     assert all(f"`{Path(path).stem}`" in uses[CHOOSING] for path in params["tagger"]["dev"])
     headline = report.headline({"top1_val": 0.9, "top1_out_of_generator_1+1": 0.9, "top1_test": 0.9})
     assert headline.count("**selection figure**") == 2
+
+
+def test_the_readme_stays_a_small_front_door():
+    """Tables and timings belong in docs/; the README keeps the quick start and a line per figure with a link."""
+    assert len((ROOT / "README.md").read_bytes()) <= 8 * 1024
