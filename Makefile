@@ -5,9 +5,13 @@ BIN := $(VENV)/bin
 FONT_PACKAGE := fonts-noto-color-emoji
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup lock font wordnet browser artwork demo ablations sweep docs pretrained test rehearse app publish
+.PHONY: setup hooks lock font wordnet browser artwork demo ablations sweep docs pretrained test rehearse app publish
 
-setup: $(VENV)/.installed font wordnet browser artwork
+setup: $(VENV)/.installed font wordnet browser artwork hooks
+
+# The repository's git hooks (.githooks/: commit subjects of at most 72 characters), outside a git checkout nothing.
+hooks:
+	@if git rev-parse --git-dir >/dev/null 2>&1; then git config core.hooksPath .githooks; fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -26,3 +26,18 @@ def test_the_environment_is_the_locked_one():
             return None
     locked = pins(ROOT / "requirements.lock")
     assert {name: installed(name) for name in locked} == locked
+
+
+def test_setup_installs_the_hook_that_refuses_long_commit_subjects(tmp_path):
+    """`make hooks` (part of `make setup`) points git at .githooks/, whose commit-msg hook refuses a subject over
+    72 characters and takes one within it."""
+    import shutil
+    import subprocess
+
+    shutil.copytree(ROOT / ".githooks", tmp_path / ".githooks")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["make", "-s", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "hooks"], check=True)
+    refused = subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x" * 73], capture_output=True, text=True)
+    assert refused.returncode != 0 and "72" in refused.stderr
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x" * 72, "-m", "the details"], check=True)
