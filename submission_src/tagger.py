@@ -140,6 +140,18 @@ class KnownNames:
         return next((len(name) for name in self.by_first.get(words[start], ())
                      if tuple(words[start: start + len(name)]) == name), 0)
 
+    def around(self, words: list[str], first: int, free: list[bool], reach: int = 2) -> tuple[int, int]:
+        """(start, end) of the longest known name holding word `first` that starts there or up to `reach` words
+        before it, over words `free` to join ("drafting" before a tagged "board"); (first, first): none."""
+        best = (first, first)
+        for start in range(max(0, first - reach), first + 1):
+            if not all(free[start:first]):
+                continue
+            end = start + self.longest(words, start)
+            if end > first and end - start > best[1] - best[0]:
+                best = (start, end)
+        return best
+
 
 def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int],
                 determiners: frozenset[str] = frozenset(), names: KnownNames = KnownNames()) -> ParsedQuery:
@@ -157,12 +169,15 @@ def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int],
             spans[-1][2] = i + 1
         elif role:
             spans.append([role, i, i + 1])
+    free = [label == "O" and token not in determiners and token[0].isalnum() for label, token in zip(labels, tokens)]
     for role, first, end in spans:
         while first < end and tokens[first] in determiners:
             first += 1
         if first == end:
             continue
-        whole = first + names.longest(tokens, first)
+        start, whole = names.around(tokens, first, free)
+        if start < first:
+            first = start
         while end < whole and labels[end] == "O":
             end += 1
         getattr(parsed, role).append(" ".join(lowered[words[first][0]:words[end - 1][1]].split()))
