@@ -19,10 +19,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from pipeline.measurement.benchmark_outputs import FRESH_CLONE_METRICS
 from pipeline.measurement.project_copy import ROOT
-from pipeline.paths import METRICS
-
-FRESH_CLONE_METRICS = METRICS / "fresh_clone.json"  # this benchmark's own output; no stage writes it
 
 
 def machine() -> str:

@@ -206,7 +206,7 @@ def tower_split(visual: nn.Module) -> TowerSplit:
 
 
 class Backbone(nn.Module):
-    """An open_clip CLIP seen as: image trunk → last K visual units (the tail) → embedding; text → embedding.
+    """An open_clip CLIP seen as: image trunk → last K visual blocks (the tail) → embedding; text → embedding.
 
     Splitting the vision tower lets training cache what enters the tail and retrain only the tail. `config` is
     open_clip's resolved config (`{"model_cfg", "preprocess_cfg"}`): what ships, so the judge builds this model.
@@ -268,7 +268,7 @@ class Backbone(nn.Module):
         return {name: p for (name, p), grad in zip(named, grads) if grad is not None}
 
     def trunk(self, pixels: torch.Tensor, tail_blocks: int) -> torch.Tensor:
-        """The activations entering the last `tail_blocks` visual units."""
+        """The activations entering the last `tail_blocks` visual blocks."""
         x = self.split.stem(pixels)
         for index in range(self.tail_units - tail_blocks):
             x = self.split.run(index, x)

@@ -21,5 +21,5 @@ def test_history_rows_become_dvclive_curves(tmp_path, monkeypatch):
 
 def test_library_logs_show_above_progress_bars(capsys):
     show_logs()
-    logging.getLogger("pipeline.training.training").info("adapter: epoch %d loss %.4f", 1, 0.5)
-    assert "pipeline.training.training: adapter: epoch 1 loss 0.5000" in capsys.readouterr().out
+    logging.getLogger("pipeline.training.retriever").info("adapter: epoch %d loss %.4f", 1, 0.5)
+    assert "pipeline.training.retriever: adapter: epoch 1 loss 0.5000" in capsys.readouterr().out

@@ -13,13 +13,13 @@ def room_of(module: str) -> str | None:
     return parts[1] if len(parts) > 2 and parts[1] in ROOMS else None
 
 
-def pipeline_imports(path: Path) -> set[str]:
-    """Every `pipeline...` module `path` imports, at module level or inside a function."""
+def pipeline_imports(path: Path, package: str = "pipeline") -> set[str]:
+    """Every `pipeline...` module (or `package`'s) `path` imports, at module level or inside a function."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.startswith("pipeline.")}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "pipeline":
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == package}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == package:
             # `from pipeline.data import catalog` names a module, `from pipeline.paths import ROOT` a module's name
             found |= {f"{node.module}.{alias.name}" for alias in node.names}
     return found
@@ -41,6 +41,13 @@ def upward_imports(root: Path) -> list[tuple[str, str]]:
 
 def test_rooms_import_only_what_comes_before_them():
     assert upward_imports(ROOT) == []
+
+
+def test_the_pipeline_imports_no_benchmark_and_no_stage():
+    """Benchmarks and stages import the pipeline, never the other way: no cycle between them."""
+    backwards = [(str(path.relative_to(ROOT)), module) for path in sorted((ROOT / "pipeline").rglob("*.py"))
+                 for package in ("benchmarks", "stages") for module in pipeline_imports(path, package)]
+    assert backwards == []
 
 
 def test_every_pipeline_module_lives_in_a_room_or_the_foundation():

@@ -10,7 +10,7 @@ from PIL import Image
 
 from pipeline.app.search import STORE_SUFFIX, Database, Searcher, SearchError, main
 from pipeline.measurement.evaluation import embed_all, rank_queries
-from pipeline.training.training import Retriever
+from pipeline.training.retriever import Retriever
 from submission_src.fusion import FusionAdapter
 
 

@@ -12,7 +12,7 @@ import zarr
 
 from pipeline.training.batches import WindowStream, plan_windows, streamed_epochs, tail_stream
 from pipeline.training.feature_store import STORE_NAME, FeatureCache, read_any_rows, read_overhead_bytes, row_bytes
-from pipeline.training.training import Retriever, train_retriever
+from pipeline.training.retriever import Retriever, train_retriever
 from submission_src.fusion import FusionAdapter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,7 +86,7 @@ MEASURE = textwrap.dedent("""
     import numpy as np, pandas as pd, torch
     from torch import nn
     from pipeline.training.feature_store import FeatureCache
-    from pipeline.training.training import QuerySet, Retriever, train_retriever
+    from pipeline.training.retriever import QuerySet, Retriever, train_retriever
     from submission_src.fusion import FusionAdapter
 
     def anonymous_rss():  # data, not the library code that training first touches

@@ -8,7 +8,7 @@ from pipeline.training.baselines import Combiner
 from pipeline.training.batches import linked_order, reference_group_batches
 from pipeline.training.experiment import interpolate, norm_parameters
 from pipeline.training.precision import bf16_autocast
-from pipeline.training.training import (
+from pipeline.training.retriever import (
     NegativeMemory,
     Retriever,
     contrastive_loss,

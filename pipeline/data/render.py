@@ -28,7 +28,6 @@ FONT_CANDIDATES = (
 )
 FONT_ARTISTS = ("noto", "openmoji")
 ARTISTS = (*FONT_ARTISTS, *PACKAGES)  # the npm artists are pictures per code point
-WORLDS = ("noto", "openmoji", "fluent3d")  # what data.artist may name: docs/data.md's worlds
 GLYPH_SIZE = {"noto": 109, "openmoji": 128}  # 109: the only size Noto's CBDT bitmaps come in; OpenMoji is vector
 VARIATION_SELECTOR = "\ufe0f"
 
@@ -162,9 +161,9 @@ def render(scene: Scene, size: int, artist: str) -> Image.Image:
 
 
 
-def world_sheet(reference: Scene, target: Scene, text: str, artists: tuple[str, ...], out: Path,
+def artist_sheet(reference: Scene, target: Scene, text: str, artists: tuple[str, ...], out: Path,
                 size: int = 256) -> None:
-    """One triplet drawn in every world: a row per artist (reference, then target), the text on top."""
+    """One triplet drawn by every artist: a row per artist (reference, then target), the text on top."""
     caption = 40
     sheet = Image.new("RGB", (120 + 2 * size, caption + len(artists) * size), "white")
     draw = ImageDraw.Draw(sheet)

@@ -152,7 +152,7 @@ class SceneSampler:
                 shade = self.rng.integers(150, 236)
                 tint = self.rng.integers(-12, 13, size=3)
                 floor = tuple(int(np.clip(shade + t, 0, 255)) for t in tint)
-                # The plain world draws nothing more: its scenes stay as they were.
+                # Without variation nothing more is drawn: its scenes stay as they were.
                 if not (c.max_texture or c.lighting or c.shadows):
                     return Scene(floor, objects)
                 texture = float(self.rng.uniform(0, c.max_texture))

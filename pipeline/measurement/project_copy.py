@@ -1,5 +1,5 @@
 """A copy of this repository as a fresh clone has it, for runs that must not touch the workspace (the own-data
-test, the world benchmark): the tracked files committed in a new git repository, with what set-up made."""
+test, the artists benchmark): the tracked files committed in a new git repository, with what set-up made."""
 from __future__ import annotations
 
 import os

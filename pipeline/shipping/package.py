@@ -45,7 +45,7 @@ class Shipment:
         reason: why it was chosen, for the model card.
         adapter: the FusionAdapter, as its `saved()` (untrained for `arithmetic`: exactly the rule).
         tail: tuned tail weights by CLIP state-dict name; empty ships the backbone as pretrained.
-        tail_blocks: how many visual units the tail covers (0 for none).
+        tail_blocks: how many visual blocks the tail covers (0 for none).
     """
 
     method: str
@@ -133,7 +133,7 @@ def _method_line(shipment: Shipment) -> str:
              .get("text", True) else "its correction reads the image and the parsed objects, not the whole text "
              "(adapter.text_input: off, chosen on val)")
     if shipment.method == "adapter_tail":
-        return (f"Ships `adapter_tail`: the last {shipment.tail_blocks} visual unit(s) fine-tuned with a fusion "
+        return (f"Ships `adapter_tail`: the last {shipment.tail_blocks} visual block(s) fine-tuned with a fusion "
                 f"adapter (query = image + a·Σ add − r·Σ remove + learned correction; {reads})")
     if shipment.method == "adapter":
         return ("Ships `adapter`: the backbone as pretrained, with a fusion adapter (query = image + a·Σ add − r·Σ "
@@ -145,7 +145,7 @@ def _contents(clip: torch.nn.Module, spec: FeatureSpec, shipment: Shipment, tagg
     """What the final model is made of, in the words the challenge's rules use."""
     tagger_parameters = sum(t.numel() for t in tagger["state_dict"].values())
     tower = type(clip.visual).__name__
-    tuned = (f"its last {shipment.tail_blocks} visual unit(s) and projection head" if shipment.tail_blocks
+    tuned = (f"its last {shipment.tail_blocks} visual block(s) and projection head" if shipment.tail_blocks
              else "none (the backbone is frozen)")
     config = tagger["config"]
     return f"""## What the final model contains

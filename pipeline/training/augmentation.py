@@ -21,7 +21,7 @@ import torch
 
 from pipeline.config.augment import AugmentConfig
 from pipeline.data.phrasing import PLAIN_WORDING, Wording, WordingError, load_wording, slot_group
-from pipeline.training.training import QuerySet
+from pipeline.training.retriever import QuerySet
 from submission_src.phrases import phrase_sums
 from submission_src.tagger import ParsedQuery
 

@@ -176,7 +176,7 @@ class WindowStream:
 def reference_group_batches(queries, batch_size: int, rng: np.random.Generator,
                             linked: bool = False) -> list[np.ndarray]:
     """Query indices in batches of whole reference groups (siblings together), groups shuffled or `linked`;
-    `queries`: a QuerySet (pipeline/training/training.py)."""
+    `queries`: a QuerySet (pipeline/training/retriever.py)."""
     return pack_groups(arrange_groups(queries.groups, group_rows_of(queries), rng, linked), batch_size)
 
 

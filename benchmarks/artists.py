@@ -1,9 +1,9 @@
-"""The benchmark's worlds side by side: for each `data.artist`, the pipeline up to `evaluate` in a fresh copy of
+"""The benchmark's artists side by side: for each `data.artist`, the pipeline up to `evaluate` in a fresh copy of
 this repository (the workspace is never touched), with the backbone and the tagger this workspace's `dvc.lock`
-names, checked out of its DVC cache, not retrained (the bootstrap never sees the splits, so every world meets the
-same backbone). Each world's test figures go to metrics/worlds.json.
+names, checked out of its DVC cache, not retrained (the bootstrap never sees the splits, so every artist meets the
+same backbone). Each artist's test figures go to metrics/artists.json.
 
-Usage: python -m benchmarks.worlds --artists noto openmoji [--scratch /tmp/worlds]
+Usage: python -m benchmarks.artists --artists noto openmoji [--scratch /tmp/artists]
 """
 import argparse
 import json
@@ -13,15 +13,15 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.data.render import WORLDS
+from pipeline.config.data import SPLIT_ARTISTS
+from pipeline.measurement.benchmark_outputs import ARTISTS_METRICS
 from pipeline.measurement.project_copy import ROOT, dvc, tracked_copy
-from pipeline.paths import EVAL_METRICS, METRICS
+from pipeline.paths import EVAL_METRICS
 
 METHODS = ("arithmetic", "adapter", "adapter_tail")
-WORLDS_METRICS = METRICS / "worlds.json"  # this benchmark's own output; no stage writes it
 
 
-def run_world(artist: str, scratch: Path) -> dict:
+def run_artist(artist: str, scratch: Path) -> dict:
     project = tracked_copy(scratch / artist)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["data"]["artist"] = artist
@@ -42,15 +42,15 @@ def run_world(artist: str, scratch: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--artists", nargs="+", choices=WORLDS, required=True)
+    parser.add_argument("--artists", nargs="+", choices=SPLIT_ARTISTS, required=True)
     parser.add_argument("--scratch", type=Path, default=None, help="where the copies go (default: a temp dir)")
     args = parser.parse_args()
-    results = json.loads(WORLDS_METRICS.read_text()) if WORLDS_METRICS.is_file() else {}
+    results = json.loads(ARTISTS_METRICS.read_text()) if ARTISTS_METRICS.is_file() else {}
     with tempfile.TemporaryDirectory() as scratch:
         for artist in args.artists:
-            results[artist] = run_world(artist, args.scratch or Path(scratch))
+            results[artist] = run_artist(artist, args.scratch or Path(scratch))
             print(json.dumps(results[artist]))
-            WORLDS_METRICS.write_text(json.dumps(results, indent=2) + "\n")
+            ARTISTS_METRICS.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -148,7 +148,7 @@ class Retriever(nn.Module):
         return self.logit_scale.device
 
     def parameter_groups(self, lr: float, tower_lr_scale: float = 1.0) -> list[dict]:
-        """The trainable parameters for the optimiser: the retrained visual units at `lr` × `tower_lr_scale`,
+        """The trainable parameters for the optimiser: the retrained visual blocks at `lr` × `tower_lr_scale`,
         everything else (fusion, head, temperature) at `lr`."""
         tower = set()
         if self.backbone is not None and self.tail_blocks and tower_lr_scale != 1.0:
@@ -217,7 +217,7 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
     memory budget are streamed: each epoch's batches are drawn window by window.
 
     `object_weight` adds the object alignment loss (0: InfoNCE alone); `tower_lr_scale` multiplies the learning
-    rate of the retrained visual units (not the head, not the fusion); `linked_batches` packs groups that share
+    rate of the retrained visual blocks (not the head, not the fusion); `linked_batches` packs groups that share
     images together (pipeline/training/batches.py); `negative_memory` > 0 adds that many images of earlier
     batches as negatives (NegativeMemory).
 
