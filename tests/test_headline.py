@@ -29,6 +29,8 @@ def test_headline_holds_the_shipped_methods_figures_from_the_run():
     assert numbers["method"] == method
     assert numbers["top1_test"] == evaluation["test"][method]["top1"]
     assert numbers["top1_val"] == evaluation["val"][method]["top1"]
+    for split in ("out_of_generator", "look_shift"):  # the outside renderers' splits, where the run scored them
+        assert numbers.get(f"top1_{split}") == evaluation.get(split, {}).get(method, {}).get("top1")
     assert numbers["paraphrase_gap"] == evaluation["paraphrase_gap"][method]
     assert numbers["verify_min_cosine"] == submission["min_cosine"] and numbers["judge_top1"] == submission["top1"]
     assert numbers["verify_min_cosine_vs_evaluate"] == submission["min_cosine_vs_evaluate"]

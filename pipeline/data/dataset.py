@@ -10,11 +10,12 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from pipeline.paths import MANIFEST, OUT_OF_GENERATOR_ROOT, SYNTHETIC_ROOT
+from pipeline.paths import MANIFEST, OUTSIDE_SPLIT_ROOTS, SYNTHETIC_ROOT
 
 SPLITS = ("train", "val", "test")
 PLAIN_TWIN = "test_plain"  # the test split's queries in the training wording: the paraphrase gap's baseline
-OUT_OF_GENERATOR = "out_of_generator"  # scored beside val and test whatever the source; never trained on
+OUT_OF_GENERATOR = "out_of_generator"  # outside renderers' splits: scored beside val and test whatever the source,
+LOOK_SHIFT = "look_shift"  # never trained on, never chosen on
 CSV_COLUMNS = ["query_image", "query_text", "target_image"]  # the challenge's data.csv
 DISTRACTORS_CSV = "distractors.csv"  # more database images of a split: scenes no query asks for
 MAX_LISTED = 5  # bad rows/files named in an error message
@@ -126,15 +127,13 @@ def resolve_source(source: str) -> dict[str, SplitSource]:
 
 
 def held_out_splits() -> dict[str, SplitSource]:
-    """The out-of-generator split, where its stage has rendered it (pipeline/data/out_of_generator.py)."""
-    if not (OUT_OF_GENERATOR_ROOT / "data.csv").is_file():
-        return {}
-    return {OUT_OF_GENERATOR: SplitSource(str(OUT_OF_GENERATOR_ROOT / "data.csv"),
-                                          str(OUT_OF_GENERATOR_ROOT / "images"))}
+    """The outside renderers' splits, where their stages have rendered them (pipeline/data/outside_splits.py)."""
+    return {split: SplitSource(str(root / "data.csv"), str(root / "images"))
+            for split, root in OUTSIDE_SPLIT_ROOTS.items() if (root / "data.csv").is_file()}
 
 
 def prepare_manifest(source: str) -> dict:
-    """Validates every split of the source, and the held-out out-of-generator split, and describes each with a
+    """Validates every split of the source, and the outside renderers' held-out splits, and describes each with a
     fingerprint of its contents."""
     splits = resolve_source(source) | held_out_splits()
     checked: dict[str, pd.DataFrame] = {}

@@ -55,8 +55,9 @@ class SplitRecord:
     """A split's generator record: each image's objects and each query's true edit."""
 
     def __init__(self, scenes: Path, queries: Path):
-        scenes = pd.read_parquet(scenes, columns=["image", "objects"])
+        scenes = pd.read_parquet(scenes)
         self.objects = {image: set(names) for image, names in zip(scenes.image, scenes.objects)}
+        self.looks = dict(zip(scenes.image, scenes.look)) if "look" in scenes else None  # a look-shift split's
         self.edits = pd.read_parquet(queries, columns=KEYS + ["add", "remove"]).drop_duplicates(KEYS)
         self.targets_of = self.edits.groupby("query_image").target_image.agg(set).to_dict()
 
@@ -70,13 +71,16 @@ class SplitRecord:
     def diagnose(self, detail: pd.DataFrame, methods: Sequence[str], held_out: frozenset[tuple[int, int]],
                  index: Mapping[str, int]) -> pd.DataFrame:
         """`detail` (evaluate's per-query table: rank_<method>, prediction_<method>) with each query's true edit
-        shape, whether it is in unseen company, and per method `miss_<method>` (empty for a hit)."""
+        shape, whether it is in unseen company, its reference scene's look where the record has looks, and per
+        method `miss_<method>` (empty for a hit)."""
         truth = detail[KEYS].merge(self.edits, on=KEYS, how="left")
         targets = [self.objects[t] for t in detail.target_image]
         table = detail.assign(
             edit_shape=[edit_shape(a, r) for a, r in zip(truth["add"], truth["remove"])],
             unseen_company=[in_unseen_company(sorted(t | set(r)), [*a, *r], held_out, index)
                             for t, a, r in zip(targets, truth["add"], truth["remove"])])
+        if self.looks is not None:
+            table["look"] = detail.query_image.map(self.looks)
         for method in methods:
             table[f"miss_{method}"] = [
                 "" if rank == 0 else miss_class(target, self.objects[predicted], set(a), set(r),
@@ -94,7 +98,8 @@ def catalog_pairs(fraction: float, seed: int) -> tuple[frozenset[tuple[int, int]
 
 
 def summary(table: pd.DataFrame, methods: Sequence[str]) -> dict:
-    """Per method: Top-1 by edit shape and by company, and the share of its misses in each class."""
+    """Per method: Top-1 by edit shape, by company and (a look-shift split) by look, and the share of its misses in
+    each class."""
     def scored(rows: pd.DataFrame, method: str) -> dict:
         return {"queries": len(rows), "top1": top1(rows[f"rank_{method}"]) if len(rows) else None}
 
@@ -105,6 +110,8 @@ def summary(table: pd.DataFrame, methods: Sequence[str]) -> dict:
             "by_shape": {shape: scored(rows, method) for shape, rows in table.groupby("edit_shape", sort=True)},
             "by_company": {("unseen" if unseen else "seen"): scored(rows, method)
                            for unseen, rows in table.groupby("unseen_company", sort=True)},
+            **({"by_look": {look: scored(rows, method) for look, rows in table.groupby("look", sort=True)}}
+               if "look" in table else {}),
             "misses": {"count": int(len(misses)),
                        **{c: float(np.mean(misses == c)) if len(misses) else 0.0 for c in MISS_CLASSES}}}
     return result
