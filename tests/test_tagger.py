@@ -1,17 +1,19 @@
 """Wording files, the query tagger and the seal between the training wording and the held-out wording."""
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from pipeline.config.section import load_section
+from pipeline.config.tagger import TaggerConfig, TaggerDevelopment
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording, WordingError, compose, load_wording
 from pipeline.data.wording_check import main as wording_check_main
 from pipeline.data.wording_check import problems
 from pipeline.measurement.seal import Seal, project_seal
-from pipeline.params import load_params
 from pipeline.training.tagging import (
     ObjectNames,
     TaggingCorpus,
@@ -26,12 +28,12 @@ from pipeline.training.tagging import (
 )
 from submission_src.tagger import TAGS, ParsedQuery, QueryTagger, decode_tags, split_words
 
-TAGGER_PARAMS = load_params()["tagger"]
-TRAINING_FILES = [*TAGGER_PARAMS["corpus"], *TAGGER_PARAMS["dev"], TAGGER_PARAMS["vocabulary"]]
+TAGGER_CONFIG = load_section(TaggerConfig)
+TRAINING_FILES = [*TAGGER_CONFIG.corpus, *load_section(TaggerDevelopment).wordings, TAGGER_CONFIG.vocabulary]
 
 
 def test_no_training_or_development_template_near_copies_a_heldout_one():
-    seal = project_seal(load_params())
+    seal = project_seal(load_section(TaggerConfig), load_section(TaggerDevelopment))
     assert len(seal.templates.whole) >= 600 and seal.quotes  # the training wording and the briefs were read
     clashes = seal.clashes(Wording.load(SEALED_WORDING))
     assert not clashes, f"{len(clashes)} held-out templates repeat training or development wording or a brief: " + \
@@ -68,8 +70,8 @@ def test_training_never_reads_the_sealed_wording(tagger_config, tmp_path):
     sys.addaudithook(hook)  # cannot be removed: `recording` switches it off
     load_wording.cache_clear()
     try:
-        train_tagger(type(tagger_config)(**{**tagger_config.__dict__, "steps": 2}),
-                     {"val": validation_phrases(tagger_config, 4), **dev_phrases(tagger_config, 1)})
+        development = dev_phrases(load_section(TaggerDevelopment), 0, 1)
+        train_tagger(replace(tagger_config, steps=2), {"val": validation_phrases(tagger_config, 4), **development})
     finally:
         recording[0] = False
     assert opened, "the audit hook saw no file opened: the check would be blind"
@@ -162,8 +164,8 @@ def test_the_shipped_determiners_come_from_the_training_wording(trained_tagger, 
     tagger, path = trained_tagger
     saved = QueryTagger.from_saved(torch.load(path, weights_only=True))
     assert saved.determiners == tagger.determiners and {"a", "the", "each", "single"} <= tagger.determiners
-    names = ObjectNames.from_file(tagger_config.vocabulary, 1.0, 1.0)
-    assert not {n.split()[0] for n in names.catalog + names.nouns} & tagger.determiners
+    names = ObjectNames.from_config(replace(tagger_config, open_vocabulary=1.0, adjectives=1.0), tagger.determiners)
+    assert not {n.split()[0] for n in names.catalog + names.nouns + names.wordnet} & tagger.determiners
 
 
 def test_template_interval_resamples_templates():
@@ -206,7 +208,7 @@ def test_trained_tagger_finds_spans_in_unseen_templates(trained_tagger, tagger_c
 
 def test_corpus_mixes_catalog_and_open_vocabulary(tagger_config):
     corpus = TaggingCorpus([load_wording(p) for p in tagger_config.corpus],
-                           ObjectNames.from_file(tagger_config.vocabulary, 0.5, 0.6), typo_rate=0.0)
+                           ObjectNames.from_config(tagger_config), typo_rate=0.0)
     rng = np.random.default_rng(0)
     objects = [o for _ in range(300) for p in [corpus.sample(rng)] for o in p.objects("add") + p.objects("remove")]
     catalog = {n for n in ObjectNames().catalog}

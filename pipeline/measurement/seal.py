@@ -17,17 +17,26 @@ two files share gets the file's position as suffix). A training or development f
 trimmed instead, in place: every template of it that makes a held-out one a near-copy goes.
 
     python -m pipeline.measurement.seal --trim WRITER.yaml [MORE.yaml ...]
+
+A list of object names written for development is trimmed the same way, in place: a name the sealed list holds,
+a catalog name, an emoji's Unicode name (the stand-in may learn those) or a word of the tagger's open vocabulary
+goes, so that it scores names the tagger never saw without reading the seal's.
+
+    python -m pipeline.measurement.seal --trim-names NAMES.txt
 """
 from __future__ import annotations
 
 import argparse
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from pipeline.config.section import load_section
+from pipeline.config.tagger import TaggerConfig, TaggerDevelopment
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, Style, Wording, merged_style
 from pipeline.data.wording_check import folded
 
@@ -35,6 +44,17 @@ Words = tuple[str, ...]
 QUOTED = re.compile(r'["“`]([^"“”`\n]{3,200})["”`]')  # a phrase a brief quotes
 MIN_CONTAINED_WORDS = 3  # shorter templates (a verb and a slot) are building blocks every wording shares
 MIN_QUOTED_WORDS = 3  # or two, one of them a slot
+SEALED_NAMES = SEALED_WORDING.parent / "names.txt"
+EMOJI_BLOCKS = ((0x2300, 0x23FF), (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x1F000, 0x1FAFF))  # the stand-in's names
+
+
+def name_list(path: Path) -> list[str]:
+    """The names of a names file: one per line, comment lines ("# ...") aside."""
+    return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+
+
+def emoji_names() -> set[str]:
+    return {unicodedata.name(chr(c), "").lower() for lo, hi in EMOJI_BLOCKS for c in range(lo, hi + 1)} - {""}
 
 
 def words(template: str) -> Words:
@@ -153,14 +173,13 @@ def trimmed(wording: Wording, heldout: Wording) -> tuple[dict, set[str]]:
     return wording_data(wording.style, {n: {g: t for g, t in gs.items() if t} for n, gs in families.items()}), gone
 
 
-def project_seal(params: dict, briefs_root: Path = Path("pipeline/assets")) -> Seal:
+def project_seal(config: TaggerConfig, development: TaggerDevelopment, briefs_root: Path = Path("pipeline/assets")
+                 ) -> Seal:
     """The seal for this project's held-out wording: every template the tagger trains on (the WordNet verbs' too)
     or is chosen on, and every brief under `briefs_root` and heldout/."""
-    from pipeline.config.tagger import TaggerConfig
     from pipeline.training.tagging import corpus_wordings
 
-    config = TaggerConfig.from_params(params["tagger"])
-    wordings = [*corpus_wordings(config), *(Wording.load(path) for path in config.dev)]
+    wordings = [*corpus_wordings(config), *(Wording.load(path) for path in development.wordings)]
     briefs = sorted(briefs_root.rglob("*.md")) + sorted(Path("heldout").rglob("*.md"))
     return Seal((t for w in wordings for _, _, t in w.templates()), briefs)
 
@@ -178,22 +197,39 @@ def trim(paths: list[str]) -> None:
         print(f"{path}: {len(gone)} templates dropped")
 
 
-def main(argv: list[str] | None = None) -> None:
-    from pipeline.params import load_params
+def trim_names(path: str, vocabulary: str) -> None:
+    from pipeline.data.catalog import load_catalog
 
+    vocabulary_nouns = yaml.safe_load(Path(vocabulary).read_text(encoding="utf-8"))["open_vocabulary"]["nouns"]
+    taken = (set(name_list(SEALED_NAMES)) | {o.name.lower() for o in load_catalog()} | emoji_names()
+             | {n.lower() for n in vocabulary_nouns})
+    names = list(dict.fromkeys(name_list(path)))
+    kept = [n for n in names if n not in taken]
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    header = "".join(line + "\n" for line in lines if line.startswith("#"))
+    header += (f"# {len(names) - len(kept)} names equal to a sealed, catalog, emoji or open-vocabulary name were "
+               f"dropped (python -m pipeline.measurement.seal --trim-names).\n")
+    Path(path).write_text(header + "".join(n + "\n" for n in kept), encoding="utf-8")
+    print(f"{path}: {len(names) - len(kept)} names dropped, {len(kept)} kept")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trim", nargs="+", metavar="WORDING", help="trim these files against the sealed wording")
+    parser.add_argument("--trim-names", metavar="NAMES", help="trim this development names file against the seal")
     parser.add_argument("candidates", nargs="*")
     parser.add_argument("--source", help="the header's first line: who wrote it, when, how briefed")
     parser.add_argument("--read-by", default="the test split and evaluate_tagger", help="what alone reads the file")
     args = parser.parse_args(argv)
     if args.trim:
         return trim(args.trim)
+    if args.trim_names:
+        return trim_names(args.trim_names, load_section(TaggerConfig).vocabulary)
     if len(args.candidates) < 2 or not args.source:
         parser.error("sealing takes CANDIDATES.yaml [MORE.yaml ...] SEALED.yaml and --source")
     *paths, out = args.candidates
     candidates = [Wording.load(path) for path in paths]
-    data, dropped = sealed(candidates, project_seal(load_params()))
+    data, dropped = sealed(candidates, project_seal(load_section(TaggerConfig), load_section(TaggerDevelopment)))
     kept = sum(len(t) for groups in data["families"].values() for g, t in groups.items() if g != "none")
     total = sum(1 for wording in candidates for _, group, _ in wording.templates() if group != "none")
     header = (f"# {args.source}\n# Sealed on writing: never edited, read only by {args.read_by}.\n"

@@ -8,9 +8,10 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pipeline.config.tagger import TaggerConfig
+from pipeline.config.tagger import TaggerConfig, TaggerDevelopment
 from pipeline.data.lexicon import noun_lemmas
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
+from pipeline.measurement.seal import SEALED_NAMES, name_list
 from pipeline.parse_errors import ERROR_CLASSES, error_classes
 from pipeline.training.tagging import (
     ObjectNames,
@@ -25,7 +26,6 @@ from pipeline.training.tagging import (
 from submission_src.tagger import QueryTagger
 
 FILLS = 8  # texts per held-out template, each with other catalog objects
-SEALED_NAMES = SEALED_WORDING.parent / "names.txt"  # held-out: everyday names outside the catalog and the emoji
 NAME_TEXTS = 1200  # texts per wording and kind of name
 SPEED_BATCH = 256
 
@@ -56,10 +56,10 @@ def error_counts(detail: pd.DataFrame) -> dict[str, dict[str, int]]:
             for wording, rows in detail.groupby("wording")}
 
 
-def unstripped_dev(tagger: QueryTagger, config: TaggerConfig) -> dict[str, dict]:
+def unstripped_dev(tagger: QueryTagger, development: TaggerDevelopment, seed: int) -> dict[str, dict]:
     """The development figures decoded without stripping determiners from names: the recipe's other choice."""
     determiners, tagger.determiners = tagger.determiners, frozenset()
-    scores = {name: scored_phrases(tagger, phrases)[0] for name, phrases in dev_phrases(config).items()}
+    scores = {name: scored_phrases(tagger, phrases)[0] for name, phrases in dev_phrases(development, seed).items()}
     tagger.determiners = determiners
     return scores
 
@@ -86,14 +86,13 @@ def wordings_plot(development: dict, heldout: float, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def sealed_name_scores(tagger: QueryTagger, seed: int) -> dict[str, dict[str, dict]]:
-    """The tagger on the sealed names (its one exact figure each), in the challenge's rigid wording and in the sealed
-    free wording, for names WordNet knows and names it does not."""
-    names = [n for n in SEALED_NAMES.read_text(encoding="utf-8").splitlines() if n and not n.startswith("#")]
+def name_scores(tagger: QueryTagger, names: list[str], free_wording: Path, seed: int) -> dict[str, dict[str, dict]]:
+    """The tagger on objects of `names` (each kind's exact figures), in the challenge's rigid wording and in
+    `free_wording`, for names WordNet knows and names it does not."""
     known = noun_lemmas()
     kinds = {"in_wordnet": [n for n in names if n in known], "not_in_wordnet": [n for n in names if n not in known]}
     scores = {}
-    for wording_name, path in (("rigid", PLAIN_WORDING), ("free", SEALED_WORDING)):
+    for wording_name, path in (("rigid", PLAIN_WORDING), ("free", free_wording)):
         wording = load_wording(path)
         fills = max(1, NAME_TEXTS // sum(1 for _ in wording.templates()))
         scores[wording_name] = {kind: scored_phrases(tagger, template_phrases(
@@ -102,12 +101,13 @@ def sealed_name_scores(tagger: QueryTagger, seed: int) -> dict[str, dict[str, di
     return scores
 
 
-def evaluate_tagger(tagger: QueryTagger, config: TaggerConfig) -> tuple[dict, pd.DataFrame]:
+def evaluate_tagger(tagger: QueryTagger, config: TaggerConfig, development: TaggerDevelopment
+                    ) -> tuple[dict, pd.DataFrame]:
     """The tagger's figures, and one row per development text (its gold and predicted objects)."""
     heldout = template_phrases(load_wording(SEALED_WORDING), ObjectNames(), FILLS, seed=config.seed)
     overall, _ = scored_phrases(tagger, heldout)  # its parses never leave: no held-out text or error is kept
     development, detail = {}, []
-    for name, phrases in dev_phrases(config).items():
+    for name, phrases in dev_phrases(development, config.seed).items():
         development[name], parses = scored_phrases(tagger, phrases)
         detail.append(parse_table(name, phrases, parses))
     plain = template_phrases(load_wording(PLAIN_WORDING), ObjectNames(), FILLS * 10, seed=config.seed)
@@ -116,14 +116,16 @@ def evaluate_tagger(tagger: QueryTagger, config: TaggerConfig) -> tuple[dict, pd
     detail = pd.concat(detail, ignore_index=True)
     metrics = {
         "heldout": overall,
-        "sealed_names": sealed_name_scores(tagger, config.seed),
+        "sealed_names": name_scores(tagger, name_list(SEALED_NAMES), SEALED_WORDING, config.seed),
+        "development_names": name_scores(tagger, name_list(development.names), Path(development.names_wording),
+                                         config.seed),
         "in_distribution": {
             "training_wording_unseen_templates": unseen_scores,
             "training_wording_families": by_family(unseen, unseen_parses),
             "plain_wording": scored_phrases(tagger, plain)[0]},
         "development_wordings_used_to_choose_the_recipe": development,
         "development_error_classes": error_counts(detail),
-        "development_wordings_without_determiner_stripping": unstripped_dev(tagger, config),
+        "development_wordings_without_determiner_stripping": unstripped_dev(tagger, development, config.seed),
         "ms_per_query_cpu_2_threads": ms_per_query(tagger, [p.text for p in heldout]),
         "heldout_templates": len({p.template for p in heldout}), "texts_per_template": FILLS,
     }

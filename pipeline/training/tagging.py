@@ -22,9 +22,9 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from pipeline.config.tagger import TaggerConfig
+from pipeline.config.tagger import TaggerConfig, TaggerDevelopment
 from pipeline.data.catalog import load_catalog
-from pipeline.data.lexicon import lexicon_wording
+from pipeline.data.lexicon import lexicon_wording, nouns
 from pipeline.data.phrasing import Phrase, Wording, compose, joined, load_wording, merged_style
 from pipeline.training.schedule import one_cycle
 from submission_src.tagger import TAGS, ParsedQuery, QueryTagger, split_words
@@ -34,6 +34,7 @@ GROUP_WEIGHTS = {"add": 0.2, "remove": 0.2, "both": 0.5, "none": 0.1}
 CONNECTORS = (". ", "; ", ", ", " and ", " then ", ", then ", ". Also ", "\n", " - ", "! ", " ")
 _SLOT = re.compile(r"(\{[a-z_]+\})")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_CONSONANTS, _VOWELS = "bdfgklmnprstvxz", "aeiou"
 
 
 def corpus_wordings(config: TaggerConfig) -> list[Wording]:
@@ -42,7 +43,7 @@ def corpus_wordings(config: TaggerConfig) -> list[Wording]:
     if not config.lexicon:
         return files
     seeds = config.lexicon
-    return files + [lexicon_wording(seeds["add"], seeds["remove"], seeds["depth"], config.seed)]
+    return files + [lexicon_wording(list(seeds.add), list(seeds.remove), seeds.depth, config.seed)]
 
 
 def split_templates(wording: Wording, validation_share: float) -> tuple[Wording, Wording]:
@@ -88,6 +89,12 @@ def determiner_words(wordings: list[Wording]) -> set[str]:
     return {word.lower() for d in style.add_determiners + style.remove_determiners for word in d.split()}
 
 
+def template_words(wordings: list[Wording]) -> set[str]:
+    """The words templates say besides their slots ("scene", "table", "picture")."""
+    return {word for wording in wordings for _, _, template in wording.templates()
+            for word in re.findall(r"[a-z]+", _SLOT.sub(" ", template.lower()))}
+
+
 def pointing_words(wordings: list[Wording], names: "ObjectNames") -> set[str]:
     """Determiner words of the wordings that no object name could start with (catalog names, the open
     vocabulary's nouns and adjectives): what decoding may strip from the front of a name."""
@@ -97,26 +104,42 @@ def pointing_words(wordings: list[Wording], names: "ObjectNames") -> set[str]:
 
 
 class ObjectNames:
-    """Distinct object names: catalog names, or open-vocabulary nouns with up to two adjectives."""
+    """Distinct object names: catalog names, or open-vocabulary names. An open name is a vocabulary noun with up to
+    two adjectives, a WordNet noun (a `wordnet` share: any made thing, dish, plant or animal, multi-word ones
+    included), or a compound no dictionary holds (a `compounds` share: a WordNet noun or a made-up brand-like word
+    before a WordNet noun, "lamp cage", "zorvex kettle"), so that spans are learnt from context, not looked up."""
 
     def __init__(self, nouns: list[str] = (), adjectives: list[str] = (), open_share: float = 0.0,
-                 adjective_share: float = 0.0):
+                 adjective_share: float = 0.0, wordnet: list[str] = (), wordnet_share: float = 0.0,
+                 compound_share: float = 0.0):
         self.catalog = [o.name for o in load_catalog()]
         self.nouns, self.adjectives, self.open_share = list(nouns), list(adjectives), open_share
         self.adjective_share = adjective_share
+        self.wordnet, self.wordnet_share, self.compound_share = list(wordnet), wordnet_share, compound_share
+        self.heads = [n for n in self.wordnet if " " not in n]
 
     @classmethod
-    def from_file(cls, vocabulary_path: str, open_share: float, adjective_share: float,
-                  excluded_adjectives: set[str] = frozenset()) -> "ObjectNames":
-        """Adjectives that are also words of a determiner ("a new", "the big") are left out: a word is either
-        part of how an object is pointed at or part of its name, never both."""
-        vocabulary = yaml.safe_load(Path(vocabulary_path).read_text(encoding="utf-8"))["open_vocabulary"]
-        adjectives = [a for a in vocabulary["adjectives"] if a.lower() not in excluded_adjectives]
-        return cls(vocabulary["nouns"], adjectives, open_share, adjective_share)
+    def from_config(cls, config: TaggerConfig, determiners: set[str] = frozenset(),
+                    template_words: set[str] = frozenset()) -> "ObjectNames":
+        """The recipe's names. Adjectives that are also words of a determiner ("a new", "the big"), WordNet nouns
+        that start with one, and one-word WordNet nouns that are words of a template ("scene", "picture"), are
+        left out: a word is either part of how a text points at and speaks of objects, or part of a name."""
+        vocabulary = yaml.safe_load(Path(config.vocabulary).read_text(encoding="utf-8"))["open_vocabulary"]
+        adjectives = [a for a in vocabulary["adjectives"] if a.lower() not in determiners]
+        wordnet = [n for n in nouns(config.wordnet_files) if n not in template_words
+                   and n.split()[0] not in determiners] if config.wordnet_files else []
+        return cls(vocabulary["nouns"], adjectives, config.open_vocabulary, config.adjectives, wordnet,
+                   config.wordnet_names, config.compound_names)
 
     def one(self, rng: np.random.Generator) -> str:
         if rng.random() >= self.open_share:
             return self.catalog[rng.integers(len(self.catalog))]
+        kind = rng.random()
+        if kind < self.wordnet_share:
+            return self.wordnet[rng.integers(len(self.wordnet))]
+        if kind < self.wordnet_share + self.compound_share:
+            modifier = made_up_word(rng) if rng.random() < 0.3 else self.heads[rng.integers(len(self.heads))]
+            return f"{modifier} {self.heads[rng.integers(len(self.heads))]}"
         noun = self.nouns[rng.integers(len(self.nouns))]
         count = 0 if rng.random() >= self.adjective_share else 1 + int(rng.random() < 1 / 3)
         return " ".join([*rng.choice(self.adjectives, size=count, replace=False), noun])
@@ -128,6 +151,13 @@ class ObjectNames:
             if all(name not in n and n not in name for n in names):
                 names.append(name)
         return names
+
+
+def made_up_word(rng: np.random.Generator) -> str:
+    """A pronounceable word no dictionary holds, as brand names are made: two or three consonant-vowel syllables."""
+    syllables = "".join(_CONSONANTS[rng.integers(len(_CONSONANTS))] + _VOWELS[rng.integers(len(_VOWELS))]
+                        for _ in range(2 + rng.integers(2)))
+    return syllables + _CONSONANTS[rng.integers(len(_CONSONANTS))] * int(rng.random() < 0.5)
 
 
 class TaggingCorpus:
@@ -251,8 +281,7 @@ def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]], log_ever
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     training = [split_templates(wording, config.validation_share)[0] for wording in corpus_wordings(config)]
-    names = ObjectNames.from_file(config.vocabulary, config.open_vocabulary, config.adjectives,
-                                  determiner_words(training))
+    names = ObjectNames.from_config(config, determiner_words(training), template_words(training))
     corpus = TaggingCorpus(training, names, config.typo_rate, config.mix_styles, config.two_part)
     tagger = config.build(pointing_words(training, names))
     optimizer = torch.optim.AdamW(tagger.parameters(), lr=config.lr, weight_decay=0.01)
@@ -281,18 +310,17 @@ def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]], log_ever
     return tagger.eval(), history
 
 
-def dev_phrases(config: TaggerConfig, fills: int = 3) -> dict[str, list[Phrase]]:
+def dev_phrases(development: TaggerDevelopment, seed: int, fills: int = 3) -> dict[str, list[Phrase]]:
     """File name -> every template of that development wording, filled with catalog objects."""
-    return {Path(path).stem: template_phrases(load_wording(path), ObjectNames(), fills, seed=config.seed)
-            for path in config.dev}
+    return {Path(path).stem: template_phrases(load_wording(path), ObjectNames(), fills, seed=seed)
+            for path in development.wordings}
 
 
 def validation_phrases(config: TaggerConfig, count: int) -> list[Phrase]:
     """Texts of the templates held back from training (unseen templates of the training wording files)."""
     held = [split_templates(wording, config.validation_share)[1] for wording in corpus_wordings(config)]
     held = [w for w in held if w.families]
-    names = ObjectNames.from_file(config.vocabulary, config.open_vocabulary, config.adjectives,
-                                  determiner_words(held))
+    names = ObjectNames.from_config(config, determiner_words(held), template_words(held))
     corpus = TaggingCorpus(held, names, typo_rate=0.0)
     rng = np.random.default_rng([config.seed, 1])
     return [corpus.sample(rng) for _ in range(count)]
