@@ -9,9 +9,10 @@ import json
 
 import torch
 
+from pipeline.config.section import load_section
 from pipeline.config.tagger import TaggerConfig
-from pipeline.params import load_params
-from pipeline.paths import METRICS
+from pipeline.config.training import AdapterConfig
+from pipeline.measurement.benchmark_outputs import BACKBONE_METRICS
 from pipeline.shipping.package import SIZE_LIMIT, predicted_repo_bytes
 from submission_src.backbone import build_clip, model_config, tower_split
 
@@ -24,18 +25,16 @@ LARGE_MEMBERS = {  # family: (its test in tests/test_backbones.py, the large mem
     "MobileCLIP (timm FastViT stages)": ("mobileclip_fastvit", "MobileCLIP-S2"),
     "SigLIP (timm ViT, HF tokenizer)": ("siglip", "ViT-SO400M-14-SigLIP-384"),
 }
-BACKBONE_METRICS = METRICS / "backbone_families.json"
 
 
 def main() -> None:
-    params = load_params()
-    tagger = TaggerConfig.from_params(params["tagger"])
+    tagger, hidden = load_section(TaggerConfig), load_section(AdapterConfig).hidden
     families = []
     for family, (test, name) in LARGE_MEMBERS.items():
         config = model_config(name)
         with torch.device("meta"):
             split = tower_split(build_clip(config).visual)
-        size = predicted_repo_bytes(config, tagger, params["adapter"]["hidden"])
+        size = predicted_repo_bytes(config, tagger, hidden)
         families.append({"family": family, "model": name, "units": len(split.units), "unit": split.unit,
                          "bytes": size, "fits": size <= SIZE_LIMIT, "test": test})
         print(f"{name}: {len(split.units)} {split.unit}s, {size / 1e9:.2f} GB")

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from pipeline.config.features import FeatureSpec
+from pipeline.config.features import FeaturesConfig, FeatureSpec
+from pipeline.config.section import load_section
 from pipeline.data.dataset import load_manifest
-from pipeline.params import load_params
 from pipeline.training.features import ImageFiles, extract, image_table, text_table
 
 
@@ -23,10 +23,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=2048)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
-    params = load_params()
-    spec = FeatureSpec.from_params(params)
+    spec, features = FeatureSpec.from_params(), load_section(FeaturesConfig)
     backbone = spec.load_backbone().to(args.device).eval()
-    chunk, workers = params["features"]["chunk"], params["features"]["decode_workers"]
+    chunk, workers = features.chunk, features.decode_workers
     splits = load_manifest()
     images = image_table(splits).iloc[: args.images]
     dtype = torch.float16 if args.device.startswith("cuda") else torch.float32

@@ -14,7 +14,6 @@ defaults; `--model` a config JSON and small `--images` make a CPU smoke run.
 Usage: python -m benchmarks.gpu_check [--model ViT-L-14-336] [--images 2048] [--judge-images 5000] --out gpu_check.json
 """
 import argparse
-import copy
 import json
 import os
 import shutil
@@ -31,15 +30,15 @@ from benchmarks.submission_throughput import build_random_repo, measure, write_i
 from pipeline.config.features import FeatureSpec
 from pipeline.data.dataset import SplitSource
 from pipeline.measurement.timing import LiveFeatures, epoch_seconds
-from pipeline.params import load_params, resolve_device
+from pipeline.params import resolve_device
 from pipeline.paths import SYNTHETIC_ROOT
 from pipeline.shipping.judge_repo import LoadedRepo
 from pipeline.shipping.verify import run_like_the_judge
 from pipeline.training.batches import WindowStream
-from pipeline.training.experiment import Experiment
+from pipeline.training.experiment import Experiment, Settings
 from pipeline.training.feature_store import FeatureCache
 from pipeline.training.features import extract, image_table, text_table
-from pipeline.training.training import build_query_set
+from pipeline.training.retriever import build_query_set
 from submission_src.tagger import QueryTagger
 
 TIMED_BATCHES = 4
@@ -88,16 +87,14 @@ def main() -> None:
     parser.add_argument("--judge-images", type=int, default=5000, help="database images of the judge-scale run")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    params = copy.deepcopy(load_params())
-    params["backbone"] = {"model": args.model, "pretrained": None}
-    params["features"]["tail_blocks"] = 1
-    device = resolve_device(params["device"])
+    settings = Settings.load()
+    device = resolve_device(settings.device)
     result = {"model": args.model, "device": torch.cuda.get_device_name() if device.startswith("cuda")
               else f"CPU ({os.cpu_count()} cores)", "torch": torch.__version__}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         split = training_split(tmp, args.images)
-        spec = FeatureSpec.from_params(params)
+        spec = FeatureSpec(args.model, None, tail_blocks=1)
         backbone = spec.load_backbone().eval()
         images, texts = image_table({"train": split}), text_table({"train": split})
         started = time.perf_counter()
@@ -111,7 +108,7 @@ def main() -> None:
         for param in backbone.parameters():
             param.requires_grad_(False)
         cache = FeatureCache.open(tmp / "cache")
-        experiment = Experiment(params, spec, backbone, cache, QueryTagger().eval())
+        experiment = Experiment(settings, spec, backbone, cache, QueryTagger().eval())
         queries = build_query_set(cache, split, experiment.tagger, backbone)
         live = LiveFeatures(backbone, cache.images.path.to_numpy(), spec.tail_blocks)
         cache.tail_inputs(np.arange(1))  # the one-time read of the store stays out of the timing
@@ -123,7 +120,7 @@ def main() -> None:
                                                        / epochs["adapter_epoch_s_cached"], 1),
                               "tail_speedup": round(epochs["tail_epoch_s_recomputed"]
                                                     / epochs["tail_epoch_s_cached"], 1)}
-        budget = max(cache.tail_bytes // 4, WindowStream.least_budget(cache.tail_array, params["tail"]["batch_size"]))
+        budget = max(cache.tail_bytes // 4, WindowStream.least_budget(cache.tail_array, settings.tail.batch_size))
         result["streaming"] = {"tail_bytes": cache.tail_bytes, "budget_bytes": budget}
         if budget < cache.tail_bytes:  # else the store is too small to stream
             whole = {source: epoch_seconds(experiment, features, queries, True, None)

@@ -7,6 +7,7 @@ Usage: python -m benchmarks.optimizer_step [--steps 30] [--rounds 3]
 import argparse
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -41,10 +42,10 @@ def main() -> None:
     for _ in range(args.rounds):
         for name, options in IMPLEMENTATIONS.items():
             seconds[name].append(step_seconds(parameters, options, args.steps))
-    schedule = experiment.params["tail"] | {"epochs": 1}
+    tail = replace(experiment.settings.tail, epochs=1)
     queries = experiment.training_queries()
-    _, history = experiment.train_adapter_tail(queries, max_batches=4, schedule=schedule)
-    batches = len(reference_group_batches(queries, schedule["batch_size"], np.random.default_rng(schedule["seed"])))
+    _, history = experiment.train_adapter_tail(queries, max_batches=4, tail=tail)
+    batches = len(reference_group_batches(queries, tail.batch_size, np.random.default_rng(tail.seed)))
     best = {name: min(times) for name, times in seconds.items()}
     print(json.dumps({"parameters": sum(p.numel() for p in parameters), "tensors": len(parameters),
                       **{f"{name}_step_ms": round(1000 * s, 1) for name, s in best.items()},

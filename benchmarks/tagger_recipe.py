@@ -5,7 +5,8 @@ every development file: the name-alone exact rate with a template-bootstrap 95 %
 without determiner stripping (one training serves both). Appends to metrics/tagger_recipe.json.
 
     python -m benchmarks.tagger_recipe --variant base \
-        --variant "corpus=pipeline/assets/phrasings/training_corpus.yaml,pipeline/assets/phrasings/repository.yaml"
+        --variant "corpus=pipeline/assets/phrasings/training/training_corpus.yaml,\
+pipeline/assets/phrasings/training/repository.yaml"
 """
 import argparse
 import json
@@ -15,12 +16,10 @@ from dataclasses import fields, replace
 import torch
 import yaml
 
-from pipeline.config.tagger import TaggerConfig
-from pipeline.params import load_params
-from pipeline.paths import METRICS
+from pipeline.config.section import load_section
+from pipeline.config.tagger import TaggerConfig, TaggerDevelopment
+from pipeline.measurement.benchmark_outputs import TAGGER_RECIPE_METRICS
 from pipeline.training.tagging import dev_phrases, scored_phrases, train_tagger
-
-RESULTS = METRICS / "tagger_recipe.json"
 
 
 def variant_config(base: TaggerConfig, spec: str) -> TaggerConfig:
@@ -43,9 +42,9 @@ def main() -> None:
     parser.add_argument("--variant", action="append", required=True, help="'base' or 'field=value;field=value'")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    base = TaggerConfig.from_params(load_params()["tagger"])
-    dev = dev_phrases(base)
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+    base = load_section(TaggerConfig)
+    dev = dev_phrases(load_section(TaggerDevelopment), base.seed)
+    results = json.loads(TAGGER_RECIPE_METRICS.read_text()) if TAGGER_RECIPE_METRICS.exists() else []
     for spec in args.variant:
         config = replace(variant_config(base, spec), strip_determiners=True)
         started = time.time()
@@ -60,7 +59,7 @@ def main() -> None:
                       for name, s in scores.items()}}
             results.append(row)
             print(json.dumps(row))
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        TAGGER_RECIPE_METRICS.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,16 @@
 writes it to pretrained/bootstrap, the checkpoint that ships with the repository; it reads nothing of the challenge
 splits. With another backbone.pretrained it leaves the shipped checkpoint alone."""
 import json
+from dataclasses import asdict
 
 import torch
 
+from pipeline.config.backbone import BackboneConfig
 from pipeline.config.bootstrap import BootstrapConfig
+from pipeline.config.section import load_section
 from pipeline.console import run_stage, show_logs
 from pipeline.data.artwork import ArtworkMissingError
 from pipeline.data.catalog import load_catalog
-from pipeline.params import load_params
 from pipeline.pretrained import BOOTSTRAP_DIR, BOOTSTRAP_WEIGHTS, half_state, write_checkpoint
 from pipeline.training.bootstrap import HeldOutScenes, train_bootstrap
 from pipeline.training.curves import TrainingCurve
@@ -19,13 +21,13 @@ from submission_src.phrases import object_phrase
 
 def main() -> None:
     show_logs()
-    params = load_params()
-    if params["backbone"]["pretrained"] != "bootstrap":
-        print(f"backbone.pretrained is {params['backbone']['pretrained']!r}: the bootstrap stand-in is not used")
+    chosen = load_section(BackboneConfig)
+    if chosen.pretrained != "bootstrap":
+        print(f"backbone.pretrained is {chosen.pretrained!r}: the bootstrap stand-in is not used")
         return
-    config = BootstrapConfig.from_params(params)
+    config = BootstrapConfig.from_params()
     torch.manual_seed(config.seed)
-    backbone = Backbone.create(params["backbone"]["model"])
+    backbone = Backbone.create(chosen.model)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     preprocess = backbone.clip.visual.preprocess_cfg
     held_out = HeldOutScenes.draw(config, preprocess["size"], preprocess["mean"], preprocess["std"])
@@ -36,15 +38,14 @@ def main() -> None:
 
     with TrainingCurve("bootstrap", step_key="step") as curve:
         history = train_bootstrap(backbone.clip, backbone.tokenizer, [object_phrase(o.name) for o in load_catalog()],
-                                  config, evaluate=web_recall, eval_every=params["bootstrap"]["eval_every"],
+                                  config, evaluate=web_recall, eval_every=config.eval_every,
                                   device=device, on_step=curve)
     shipped = half_state(backbone.clip.cpu().state_dict())
     backbone.clip.load_state_dict(shipped)  # measured as it ships: in fp16
     metrics = {"web_object_recall_at_k": held_out.recall(backbone.clip.eval(), phrase_tokens, "cpu"),
                "train_seconds": round(history[-1]["seconds"], 1), "steps": config.steps,
                "scenes_seen": config.steps * config.batch_size}
-    recipe = {"model": params["backbone"]["model"], "bootstrap": params["bootstrap"],
-              "data_seed": config.data_seed, "held_out_pair_fraction": config.held_out_pair_fraction}
+    recipe = {"model": chosen.model, "bootstrap": asdict(config)}
     write_checkpoint(BOOTSTRAP_DIR, BOOTSTRAP_WEIGHTS.name, shipped, recipe, metrics)
     print(json.dumps(metrics))
 

@@ -5,11 +5,12 @@ import json
 
 import torch
 
-from pipeline.config.tagger import TaggerConfig
+from pipeline.config.names import NamesConfig
+from pipeline.config.section import load_section
+from pipeline.config.tagger import TaggerConfig, TaggerDevelopment
 from pipeline.console import run_stage, show_logs
 from pipeline.data.lexicon import LexiconMissingError, nouns
 from pipeline.measurement.tagger_evaluation import evaluate_tagger, wordings_plot
-from pipeline.params import load_params
 from pipeline.paths import EVAL_DIR, METRICS, PLOTS, TAGGER_DEV_TEXTS, TAGGER_METRICS, TAGGER_PLOT
 from pipeline.pretrained import TAGGER, CheckpointError, load_checkpoint
 from submission_src.tagger import QueryTagger
@@ -18,11 +19,10 @@ from submission_src.tagger import QueryTagger
 def main() -> None:
     show_logs()
     torch.set_num_threads(2)  # the CPU figure is quoted for 2 cores
-    params = load_params()
-    config = TaggerConfig.from_params(params["tagger"])
+    config = load_section(TaggerConfig)
     tagger = QueryTagger.from_saved(load_checkpoint(TAGGER))
-    tagger.know(nouns(tuple(params["names"]["wordnet"])))  # as it ships; a team's own names come with its data
-    metrics, detail = evaluate_tagger(tagger, config)
+    tagger.know(nouns(load_section(NamesConfig).wordnet))  # as it ships; a team's own names come with its data
+    metrics, detail = evaluate_tagger(tagger, config, load_section(TaggerDevelopment))
     EVAL_DIR.mkdir(exist_ok=True)
     detail.to_parquet(TAGGER_DEV_TEXTS, index=False)
     PLOTS.mkdir(exist_ok=True)

@@ -8,10 +8,12 @@ import os
 
 import torch
 
-from pipeline.config.features import FeatureSpec
+from pipeline.config.features import FeaturesConfig, FeatureSpec
+from pipeline.config.runs import device_setting
+from pipeline.config.section import load_section
 from pipeline.console import run_stage, show_logs
 from pipeline.data.dataset import load_manifest
-from pipeline.params import load_params, resolve_device
+from pipeline.params import resolve_device
 from pipeline.paths import CACHE_ROOT, CURRENT_CACHE
 from pipeline.pretrained import CheckpointError
 from pipeline.training.features import data_fingerprint, extract, feature_key, image_table, text_table
@@ -19,9 +21,8 @@ from pipeline.training.features import data_fingerprint, extract, feature_key, i
 
 def main() -> None:
     show_logs()
-    params = load_params()
-    spec = FeatureSpec.from_params(params)
-    device = resolve_device(params["device"])
+    spec, features = FeatureSpec.from_params(), load_section(FeaturesConfig)
+    device = resolve_device(device_setting())
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if world_size > 1:  # launched by torchrun: one GPU per local rank, or gloo on CPUs
         local = int(os.environ.get("LOCAL_RANK", 0))
@@ -34,7 +35,7 @@ def main() -> None:
     key = feature_key(spec, backbone, data_fingerprint())
     splits = load_manifest()
     store = extract(backbone, spec, image_table(splits), text_table(splits), CACHE_ROOT / key,
-                    chunk=params["features"]["chunk"], workers=params["features"]["decode_workers"], device=device,
+                    chunk=features.chunk, workers=features.decode_workers, device=device,
                     rank=rank, world_size=world_size)
     if rank == 0:
         CURRENT_CACHE.write_text(json.dumps({"key": key, "store": str(store)}) + "\n")

@@ -5,21 +5,21 @@ import json
 
 from pipeline.app.space import write_space
 from pipeline.config.features import FeatureSpec
+from pipeline.config.runs import PackageConfig
+from pipeline.config.section import load_section
 from pipeline.console import run_stage
 from pipeline.data.dataset import load_manifest
 from pipeline.data.names import with_known_names
-from pipeline.params import load_params
 from pipeline.paths import EVAL_METRICS, PACKAGE_METRICS, REPO, SPACE
 from pipeline.pretrained import BOOTSTRAP_METRICS, TAGGER, CheckpointError, load_checkpoint
 from pipeline.shipping.package import SHIPPABLE, Shipment, build_repo
 
 
 def main() -> None:
-    params = load_params()
-    spec = FeatureSpec.from_params(params)
+    spec = FeatureSpec.from_params()
     metrics = json.loads(EVAL_METRICS.read_text())
     bootstrap = json.loads(BOOTSTRAP_METRICS.read_text()) if spec.pretrained == "bootstrap" else {}
-    shipment = Shipment.choose(params["package"]["method"], metrics["val"])
+    shipment = Shipment.choose(load_section(PackageConfig).method, metrics["val"])
     repo = build_repo(REPO, spec, shipment, with_known_names(load_checkpoint(TAGGER)), metrics, bootstrap)
     choice = {"method": shipment.method, "reason": shipment.reason,
               "val_top1": {m: metrics["val"][m]["top1"] for m in SHIPPABLE},

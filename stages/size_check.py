@@ -3,18 +3,18 @@ backbone too large for the judge's 4 GB stops here. `features` waits for it."""
 import json
 
 from pipeline.config.features import FeatureSpec
+from pipeline.config.section import load_section
 from pipeline.config.tagger import TaggerConfig
-from pipeline.params import load_params
+from pipeline.config.training import AdapterConfig
 from pipeline.paths import METRICS, PREDICTED_SIZE
 from pipeline.shipping.package import SIZE_LIMIT, check_repo_fits
 from submission_src.backbone import model_config
 
 
 def main() -> None:
-    params = load_params()
-    spec = FeatureSpec.from_params(params)
-    predicted = check_repo_fits(model_config(spec.model), TaggerConfig.from_params(params["tagger"]),
-                                params["adapter"]["hidden"], spec.model)
+    spec = FeatureSpec.from_params()
+    predicted = check_repo_fits(model_config(spec.model), load_section(TaggerConfig),
+                                load_section(AdapterConfig).hidden, spec.model)
     # In GB to the megabyte: an edit to the shipped code's comments leaves the file, so `features`, as it is.
     METRICS.mkdir(exist_ok=True)
     PREDICTED_SIZE.write_text(json.dumps({"backbone": spec.model, "predicted_gb": round(predicted / 1e9, 3),

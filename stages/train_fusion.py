@@ -7,7 +7,7 @@ from pipeline.pretrained import CheckpointError
 from pipeline.training.baselines import Combiner
 from pipeline.training.curves import TrainingCurve
 from pipeline.training.experiment import Experiment
-from pipeline.training.training import Retriever
+from pipeline.training.retriever import Retriever
 
 
 def main() -> None:
@@ -20,7 +20,7 @@ def main() -> None:
     torch.save(adapter.fusion.saved(), ADAPTER)
     combiner = Retriever(Combiner(experiment.dim))  # the baseline, on the adapter's schedule
     with TrainingCurve("combiner", step_key="epoch") as curve:
-        experiment.train(combiner, train, experiment.params["adapter"], "combiner", on_epoch=curve)
+        experiment.train(combiner, train, experiment.settings.adapter.schedule, "combiner", on_epoch=curve)
     torch.save(combiner.fusion.state_dict(), COMBINER)
 
 

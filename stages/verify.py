@@ -5,21 +5,18 @@ Python 3.10 venv of the shipped requirements only, no network)."""
 import json
 import sys
 
+from pipeline.config.runs import VerifyConfig
+from pipeline.config.section import load_section
 from pipeline.console import run_stage
-from pipeline.params import load_params
 from pipeline.paths import SUBMISSION_METRICS
 from pipeline.pretrained import CheckpointError
 from pipeline.shipping.rehearsal import rehearse
 from pipeline.shipping.verify import verify_test_split
 
-ENVIRONMENTS = ("pipeline", "judge")
-
 
 def main() -> None:
-    params = load_params()["verify"]
-    if params["environment"] not in ENVIRONMENTS:
-        raise SystemExit(f"verify.environment {params['environment']!r}: one of {', '.join(ENVIRONMENTS)}")
-    result = rehearse(params["judge_python"]) if params["environment"] == "judge" else verify_test_split()
+    config = load_section(VerifyConfig)
+    result = rehearse(config.judge_python) if config.environment == "judge" else verify_test_split()
     SUBMISSION_METRICS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     if result["problems"]:

@@ -4,20 +4,22 @@ from dataclasses import replace
 import pytest
 import torch
 
+from pipeline.config.data import SynthConfig
 from pipeline.config.features import FeatureSpec
+from pipeline.config.section import load_section
+from pipeline.config.tagger import TaggerConfig
 from pipeline.data.dataset import SplitSource
-from pipeline.data.synth import SynthConfig, write_split
-from pipeline.params import load_params
+from pipeline.data.synth import write_split
 from pipeline.shipping.package import Shipment, build_repo
 from pipeline.training.feature_store import FeatureCache
 from pipeline.training.features import extract, image_table, text_table
-from pipeline.training.training import build_query_set
+from pipeline.training.retriever import build_query_set
 from submission_src.fusion import FusionAdapter
 
 
 @pytest.fixture(scope="session")
 def default_synth_config() -> SynthConfig:
-    return SynthConfig.from_params(load_params()["data"])
+    return load_section(SynthConfig)
 
 
 @pytest.fixture(scope="session")
@@ -58,9 +60,7 @@ def tiny(tmp_path_factory, small_split):
 @pytest.fixture(scope="session")
 def tagger_config():
     """The params' tagger recipe, shrunk to train in seconds (quality is measured by the pipeline, not here)."""
-    from pipeline.training.tagging import TaggerConfig
-
-    config = TaggerConfig.from_params(load_params()["tagger"])
+    config = load_section(TaggerConfig)
     return replace(config, steps=400, batch_size=32, buckets=1 << 14, dim=32, hidden=64, layers=1)
 
 

@@ -9,14 +9,15 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.config.augment import AugmentConfig
+from pipeline.config.section import load_section
+from pipeline.config.tagger import TaggerConfig
 from pipeline.data.phrasing import PLAIN_WORDING, Wording
 from pipeline.data.synth import sample_split
-from pipeline.params import load_params
 from pipeline.training.augmentation import Edit, EditGraph, augment_queries
-from pipeline.training.training import Retriever, train_retriever
+from pipeline.training.retriever import Retriever, train_retriever
 from submission_src.fusion import FusionAdapter
 
-CORPUS = load_params()["tagger"]["corpus"]
+CORPUS = load_section(TaggerConfig).corpus
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 from pipeline.config.features import FeatureSpec
+from pipeline.config.section import load_section
 from pipeline.config.tagger import TaggerConfig
 from pipeline.data.dataset import SplitSource
 from pipeline.measurement.evaluation import embed_all
-from pipeline.params import load_params
 from pipeline.shipping.package import (
     SIZE_LIMIT,
     TOKENIZER_ALLOWANCE,
@@ -28,7 +28,7 @@ from pipeline.shipping.package import (
 from pipeline.shipping.verify import MIN_COSINE, min_row_cosine, run_like_the_judge
 from pipeline.training.feature_store import FeatureCache
 from pipeline.training.features import extract, image_table, text_table
-from pipeline.training.training import Retriever, build_query_set
+from pipeline.training.retriever import Retriever, build_query_set
 from submission_src.backbone import Backbone, build_clip, model_config, resolve_config
 from submission_src.fusion import FusionAdapter
 
@@ -60,7 +60,7 @@ FAMILIES = {
                "vision_cfg": timm_tower("vit_tiny_patch16_224", 224, pool="map", proj="none")},
 }
 HF_TOKENIZER = {"siglip"}  # families whose text tower reads a Hugging Face tokenizer
-DEFAULT_TAGGER = TaggerConfig.from_params(load_params()["tagger"])
+DEFAULT_TAGGER = load_section(TaggerConfig)
 
 
 def tiny_hf_tokenizer(folder, texts: list[str]) -> str:

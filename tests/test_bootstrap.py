@@ -17,7 +17,7 @@ TINY_RESNET = {
 
 def _config(**overrides) -> BootstrapConfig:
     base = dict(steps=12, batch_size=8, lr=3e-3, warmup_steps=2, weight_decay=0.0, text_batch=64, logit_scale=20.0,
-                seed=0, render_workers=0, data_seed=0, held_out_pair_fraction=0.15)
+                seed=0, render_workers=0, eval_every=4, data_seed=0, held_out_pair_fraction=0.15)
     return BootstrapConfig(**{**base, **overrides})
 
 

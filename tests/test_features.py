@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 import zarr
 
 from pipeline.config.features import FeatureSpec
@@ -193,8 +194,9 @@ def test_data_fingerprint_follows_the_text_table(tiny, tmp_path, monkeypatch):
 
 def test_docs_snippet_runs(tiny, tmp_path, monkeypatch):
     folder, spec, splits = tiny
+    tail = yaml.safe_load((ROOT / "params.yaml").read_text())["tail"] | {"blocks": 1}
     (tmp_path / "params.yaml").write_text(json.dumps({
-        "backbone": {"model": spec.model, "pretrained": spec.pretrained}, "features": {"tail_blocks": 1}}))
+        "backbone": {"model": spec.model, "pretrained": spec.pretrained}, "tail": tail}))
     monkeypatch.chdir(tmp_path)
     Path("data").mkdir()
     test = splits["test"]

@@ -34,7 +34,7 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["data"].update(source=str(challenge_folder), references={"train": 4, "val": 2, "test": 2})
     params["backbone"].update(model=spec.model, pretrained=spec.pretrained)
-    params["features"]["tail_blocks"] = 1  # the tiny ViT has two blocks
+    params["tail"]["blocks"] = 1  # the tiny ViT has two blocks
     params["adapter"].update(epochs=1, hidden=16)
     params["tail"].update(epochs=1)
     params["out_of_generator"]["references"] = 6  # scored beside the team's own val and test, whatever the source

@@ -16,18 +16,20 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config.data import SynthConfig
 from pipeline.config.features import FeatureSpec
+from pipeline.config.section import load_section
+from pipeline.config.training import TailConfig
 from pipeline.data.dataset import SplitSource
 from pipeline.data.phrasing import Wording
-from pipeline.data.synth import SynthConfig, write_split
+from pipeline.data.synth import write_split
 from pipeline.measurement.evaluation import split_top1
-from pipeline.params import load_params
 from pipeline.pretrained import TAGGER, load_checkpoint
-from pipeline.training.experiment import Experiment
+from pipeline.training.experiment import Experiment, Settings
 from pipeline.training.feature_store import FeatureCache
 from pipeline.training.features import extract, image_table, text_table
+from pipeline.training.retriever import Retriever, build_query_set
 from pipeline.training.tagging import ObjectNames, scored_phrases, template_phrases
-from pipeline.training.training import Retriever, build_query_set
 from submission_src.fusion import FusionAdapter
 from submission_src.tagger import QueryTagger
 
@@ -44,27 +46,26 @@ TAGGER_FLOOR = 0.75
 @pytest.fixture(scope="module")
 def floor(tmp_path_factory):
     """The floor's experiment: the shipped stand-in and tagger over a cache of the floor's two splits."""
-    params = load_params()
     root = tmp_path_factory.mktemp("floor")
-    config = replace(SynthConfig.from_params(params["data"]), image_size=128, workers=2,
+    config = replace(load_section(SynthConfig), image_size=128, workers=2,
                      references={"train": 80, "val": 45, "test": 0})
     splits = {}
     for split in ("train", "val"):  # val: the plain wording, distractors in its database
         write_split(root / split, split, config)
         splits[split] = SplitSource(str(root / split / "data.csv"), str(root / split / "images"))
-    spec = FeatureSpec.from_params(params)
+    spec = FeatureSpec.from_params()
     backbone = spec.load_backbone().eval()
     extract(backbone, spec, image_table(splits), text_table(splits), root / "cache", chunk=64, workers=0)
     cache = FeatureCache.open(root / "cache")
     tagger = QueryTagger.from_saved(load_checkpoint(TAGGER))
-    experiment = Experiment(params, spec, backbone, cache, tagger)
+    experiment = Experiment(Settings.load(), spec, backbone, cache, tagger)
     queries = {split: build_query_set(cache, source, tagger, backbone) for split, source in splits.items()}
     return experiment, queries
 
 
-def margin_over_arithmetic(experiment: Experiment, queries: dict, schedule: dict) -> float:
-    trained, _ = experiment.train_adapter_tail(queries["train"], schedule=schedule)
-    arithmetic = Retriever(FusionAdapter(experiment.dim, experiment.params["adapter"]["hidden"]))
+def margin_over_arithmetic(experiment: Experiment, queries: dict, tail: TailConfig) -> float:
+    trained, _ = experiment.train_adapter_tail(queries["train"], tail=tail)
+    arithmetic = Retriever(FusionAdapter(experiment.dim, experiment.settings.adapter.hidden))
     return (split_top1(trained.eval(), experiment.cache, queries["val"])
             - split_top1(arithmetic, experiment.cache, queries["val"]))
 
@@ -72,13 +73,13 @@ def margin_over_arithmetic(experiment: Experiment, queries: dict, schedule: dict
 def test_adapter_tail_beats_arithmetic_by_half_todays_margin(floor):
     experiment, queries = floor
     assert len(queries["val"].frame) >= 100 and len(queries["train"].frame) >= 250
-    margin = margin_over_arithmetic(experiment, queries, experiment.params["tail"])
+    margin = margin_over_arithmetic(experiment, queries, experiment.settings.tail)
     assert margin >= MARGIN_FLOOR, f"adapter_tail beats arithmetic by {margin:.3f}, under the floor {MARGIN_FLOOR:.3f}"
 
 
 def test_the_floor_fails_a_model_that_learns_nothing(floor):
     experiment, queries = floor
-    frozen = experiment.params["tail"] | {"lr": 0.0, "epochs": 1}  # the tail's learning rate set to zero
+    frozen = replace(experiment.settings.tail, lr=0.0, epochs=1)  # the tail's learning rate set to zero
     assert margin_over_arithmetic(experiment, queries, frozen) < MARGIN_FLOOR
 
 

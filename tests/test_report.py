@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.config.section import load_section
+from pipeline.config.tagger import TaggerConfig, TaggerDevelopment
 from pipeline.measurement import report
 from pipeline.measurement.provenance import Lock, md5
 from pipeline.measurement.splits import CHOOSING, SCENE_SPLITS, TRAINING, wording_splits
@@ -114,11 +116,11 @@ def test_every_scored_split_says_what_it_is_used_for(monkeypatch):
     scored = {split for split, scores in json.loads(Path("metrics/eval.json").read_text()).items()
               if isinstance(scores, dict) and isinstance(scores.get("adapter_tail"), dict)}
     assert scored and scored <= {s.name for s in SCENE_SPLITS}
-    params = yaml.safe_load(Path("params.yaml").read_text())
-    uses = {use: " ".join(s.name for s in wording_splits(params["tagger"]) if s.used_for == use)
+    tagger, development = load_section(TaggerConfig), load_section(TaggerDevelopment)
+    uses = {use: " ".join(s.name for s in wording_splits(tagger, development) if s.used_for == use)
             for use in (TRAINING, CHOOSING)}
-    assert all(f"`{Path(path).stem}`" in uses[TRAINING] for path in params["tagger"]["corpus"])
-    assert all(f"`{Path(path).stem}`" in uses[CHOOSING] for path in params["tagger"]["dev"])
+    assert all(f"`{Path(path).stem}`" in uses[TRAINING] for path in tagger.corpus)
+    assert all(f"`{Path(path).stem}`" in uses[CHOOSING] for path in development.wordings)
     headline = report.headline({"top1_val": 0.9, "top1_out_of_generator_1+1": 0.9, "top1_test": 0.9})
     assert headline.count("**selection figure**") == 2
 

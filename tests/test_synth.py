@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from pipeline.config.data import PhotoVariation, TrainVariation
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording
-from pipeline.data.synth import CSV_COLUMNS, Photo, PhotoVariation, sample_split, write_plain_twin, write_split
+from pipeline.data.synth import CSV_COLUMNS, Photo, draw_photo, sample_split, write_plain_twin, write_split
 
 
 def test_split_has_challenge_format(small_split, small_config):
@@ -197,7 +198,7 @@ RENDER_WITH = """
 import os, sys
 from pathlib import Path
 from pipeline.data import artwork, synth
-from pipeline.data.synth import SynthConfig
+from pipeline.config.data import SynthConfig
 
 config = SynthConfig(seed=3, image_size=64, references={"train": 2, "val": 2, "test": 4}, edits_per_reference=(2, 3),
                      held_out_pair_fraction=0.15, artist="fluent3d", references_per_target=(1, 2), workers=2)
@@ -253,9 +254,10 @@ def test_a_stage_says_a_fixable_error_in_one_line(tmp_path):
 
 def test_training_variation_changes_only_the_training_split(small_config, tmp_path):
     varied = replace(small_config, references={"train": 4, "val": 3, "test": 3},
-                     train_scene=replace(small_config.scene, min_size=0.36, max_size=0.4),
-                     train_photo=PhotoVariation(blur=2.0, noise=6.0, gamma=0.2, jpeg_quality=(40, 60)))
-    plain = replace(varied, train_scene=None, train_photo=PhotoVariation())
+                     train_variation=TrainVariation(
+                         {"min_size": 0.36, "max_size": 0.4},
+                         PhotoVariation(blur=2.0, noise=6.0, gamma=0.2, jpeg_quality=(40, 60))))
+    plain = replace(varied, train_variation=None)
     for split in ("val", "train"):
         write_split(tmp_path / "varied" / split, split, varied)
         write_split(tmp_path / "plain" / split, split, plain)
@@ -269,7 +271,7 @@ def test_training_variation_changes_only_the_training_split(small_config, tmp_pa
 
 
 def test_a_photo_develops_within_its_ranges():
-    photos = [PhotoVariation(blur=1.0, noise=3.0, gamma=0.1, jpeg_quality=(50, 60)).draw(rng)
+    photos = [draw_photo(PhotoVariation(blur=1.0, noise=3.0, gamma=0.1, jpeg_quality=(50, 60)), rng)
               for rng in [np.random.default_rng(i) for i in range(50)]]
     assert all(0 <= p.blur <= 1.0 and 0 <= p.noise <= 3.0 and 0.9 <= p.gamma <= 1.1 and 50 <= p.jpeg_quality <= 60
                for p in photos)

@@ -1,19 +1,17 @@
-"""Configuration of the edit algebra's training pairs: `augment` (pipeline/config/__init__.py says why here)."""
+"""Configuration of the edit algebra's training pairs: `augment` (see pipeline/config/)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    SECTION: ClassVar[str] = "augment"
     reverse: bool = False  # each triplet's inverse edit
     compose: int = 0  # composed pairs per triplet at most
     varied_wording: float = 0.0  # share of training texts worded from the tagger's training wording files
     seed: int = 0
-
-    @classmethod
-    def from_params(cls, p: dict) -> "AugmentConfig":
-        return cls(bool(p["reverse"]), int(p["compose"]), float(p["varied_wording"]), int(p["seed"]))
 
     @property
     def off(self) -> bool:

@@ -12,30 +12,12 @@ import pandas as pd
 from PIL import Image, ImageFilter
 from tqdm import tqdm
 
-from pipeline.config.scenes import SceneConfig
+from pipeline.config.data import PhotoVariation, SynthConfig
 from pipeline.data.catalog import load_catalog
 from pipeline.data.dataset import CSV_COLUMNS, DISTRACTORS_CSV, SPLITS
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
-from pipeline.data.render import ARTISTS, render, sprite
+from pipeline.data.render import render, sprite
 from pipeline.data.scenes import Scene, SceneSampler, held_out_pairs
-
-
-@dataclass(frozen=True)
-class PhotoVariation:
-    """How far one training photograph may stray from the renderer's own look: each image draws its blur,
-    noise, gamma and JPEG quality from these ranges, independently of its reference or target, so that no
-    rendering habit tells a scene apart."""
-
-    blur: float = 0.0  # Gaussian blur radius, pixels, drawn from [0, blur]
-    noise: float = 0.0  # pixel noise σ (0-255 scale), drawn from [0, noise]
-    gamma: float = 0.0  # gamma drawn from [1 − gamma, 1 + gamma]
-    jpeg_quality: tuple[int, int] = (92, 92)  # drawn from this range (inclusive)
-
-    def draw(self, rng: np.random.Generator) -> "Photo":
-        lo, hi = self.jpeg_quality
-        return Photo(float(rng.uniform(0, self.blur)), float(rng.uniform(0, self.noise)),
-                     float(rng.uniform(1 - self.gamma, 1 + self.gamma)), int(rng.integers(lo, hi + 1)),
-                     int(rng.integers(2**31)))
 
 
 @dataclass(frozen=True)
@@ -58,45 +40,12 @@ class Photo:
         return image
 
 
-@dataclass(frozen=True)
-class SynthConfig:
-    seed: int
-    image_size: int
-    references: dict[str, int]
-    edits_per_reference: tuple[int, int]
-    held_out_pair_fraction: float
-    artist: str  # the artist the splits are drawn by: see pipeline/data/render.py
-    references_per_target: tuple[int, int] = (1, 1)  # how many references lead to one target (inclusive range)
-    scene: SceneConfig = SceneConfig()  # how many objects, how large, how they overlap, floors, lighting
-    distractors: float = 0.0  # val/test database: this many distractor scenes per target, besides the targets
-    workers: int = 0
-    train_scene: SceneConfig | None = None  # the training split's scenes (None: as `scene`)
-    train_photo: PhotoVariation = PhotoVariation()  # the training split's photographs
-
-    @classmethod
-    def from_params(cls, p: dict) -> "SynthConfig":
-        if p["artist"] not in ARTISTS:
-            raise ValueError(f"data.artist {p['artist']!r} is no artist here: one of {', '.join(ARTISTS)}")
-        return cls(seed=int(p["seed"]), image_size=int(p["image_size"]), references=dict(p["references"]),
-                   edits_per_reference=tuple(p["edits_per_reference"]),
-                   references_per_target=tuple(p.get("references_per_target", (1, 1))),
-                   held_out_pair_fraction=float(p["held_out_pair_fraction"]), artist=p["artist"],
-                   scene=SceneConfig.from_params(p["scene"]), distractors=float(p["distractors"]),
-                   workers=int(p.get("workers", 0)), **cls._train_variation(p))
-
-    @staticmethod
-    def _train_variation(p: dict) -> dict:
-        """`data.train_variation`: scene settings that override `data.scene`, and photo ranges, for train only."""
-        variation = p.get("train_variation") or {}
-        photo = dict(variation.get("photo") or {})
-        if "jpeg_quality" in photo:
-            photo["jpeg_quality"] = tuple(photo["jpeg_quality"])
-        scene = variation.get("scene")
-        return {"train_scene": SceneConfig.from_params({**p["scene"], **scene}) if scene else None,
-                "train_photo": PhotoVariation(**photo)}
-
-    def scene_config(self, split: str) -> SceneConfig:
-        return self.train_scene if split == "train" and self.train_scene else self.scene
+def draw_photo(variation: PhotoVariation, rng: np.random.Generator) -> Photo:
+    """One image's photograph settings, drawn from the variation's ranges."""
+    lo, hi = variation.jpeg_quality
+    return Photo(float(rng.uniform(0, variation.blur)), float(rng.uniform(0, variation.noise)),
+                 float(rng.uniform(1 - variation.gamma, 1 + variation.gamma)), int(rng.integers(lo, hi + 1)),
+                 int(rng.integers(2**31)))
 
 
 def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> SceneSampler:
@@ -216,7 +165,7 @@ def write_split(out: Path, split: str, config: SynthConfig) -> tuple[dict[str, t
     image_dir = out / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     photo_rng = np.random.default_rng([config.seed, SPLITS.index(split), 3])
-    photos = [config.train_photo.draw(photo_rng) if split == "train" else Photo() for _ in images]
+    photos = [draw_photo(config.train_photo, photo_rng) if split == "train" else Photo() for _ in images]
     jobs = [(image_dir / name, scene, config.image_size, config.artist, photo)
             for (name, (_, scene)), photo in zip(images.items(), photos)]
     workers = config.workers or os.cpu_count() or 1

@@ -68,9 +68,7 @@ def draw_composed_pair(experiment: Experiment, out: Path) -> None:
 def augmentation_rows(experiment: Experiment, evaluated: dict) -> tuple[list[dict], np.ndarray | None]:
     """One row per variant and method with its Top-1 per split (`evaluated`: evaluate's metrics, the shipped
     row), and the test ranks of adapter_tail trained without augmentation (None when the params turn it off)."""
-    params = experiment.params
-    shipped = AugmentConfig.from_params(params["augment"])
-    text = params["adapter"]["text_input"]
+    shipped, text = experiment.settings.augment, experiment.settings.adapter.text_input
     splits = [s for s in ("val", "test", PLAIN_TWIN) if s in load_manifest()]
     scored = {split: experiment.queries(split) for split in splits}
     rows, off_tail = [], None

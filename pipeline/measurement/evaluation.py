@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from pipeline.data.dataset import OUT_OF_GENERATOR, PLAIN_TWIN, SplitSource, load_manifest
+from pipeline.data.dataset import LOOK_SHIFT, OUT_OF_GENERATOR, PLAIN_TWIN, SplitSource, load_manifest
 from pipeline.measurement.diagnosis import SplitRecord, catalog_pairs, summary
 from pipeline.measurement.gallery import draw_gallery
 from pipeline.paths import ADAPTER, COMBINER, QUERY_TABLES, TAIL_FIXES_GALLERY, gallery_plot
@@ -20,8 +20,8 @@ from pipeline.ranking import object_recall_at_k, retrieval_scores, target_ranks,
 from pipeline.training.baselines import Combiner, ImageOnly, TextOnly
 from pipeline.training.experiment import Experiment
 from pipeline.training.feature_store import FeatureCache
+from pipeline.training.retriever import QuerySet, Retriever
 from pipeline.training.tagging import score_parses
-from pipeline.training.training import QuerySet, Retriever
 from submission_src.fusion import FusionAdapter
 from submission_src.phrases import object_phrase
 from submission_src.tagger import ParsedQuery
@@ -68,12 +68,12 @@ def split_object_recall(cache: FeatureCache, split: str) -> float | None:
                               present)
 
 
-SCORED_SPLITS = ("val", "test", PLAIN_TWIN, OUT_OF_GENERATOR)
+SCORED_SPLITS = ("val", "test", PLAIN_TWIN, OUT_OF_GENERATOR, LOOK_SHIFT)
 
 
 def load_methods(experiment: Experiment) -> dict[str, Retriever]:
     """Every method scored: the three references, the trained combiner, adapter and adapter_tail."""
-    dim, hidden = experiment.dim, experiment.params["adapter"]["hidden"]
+    dim, hidden = experiment.dim, experiment.settings.adapter.hidden
     combiner = Combiner(dim).eval()
     combiner.load_state_dict(torch.load(COMBINER, weights_only=True))
     adapter = FusionAdapter.from_saved(torch.load(ADAPTER, weights_only=True))
@@ -128,8 +128,8 @@ def score_split(experiment: Experiment, methods: dict[str, Retriever], split: st
     metrics["tagger_exact"] = tagger_exact(detail, source.csv)
     diagnosis = None
     if record := SplitRecord.find(source):
-        held_out, object_index = catalog_pairs(experiment.params["data"]["held_out_pair_fraction"],
-                                               experiment.params["data"]["seed"])
+        held_out, object_index = catalog_pairs(experiment.settings.data.held_out_pair_fraction,
+                                               experiment.settings.data.seed)
         detail = record.diagnose(detail, list(methods), held_out, object_index)
         diagnosis = summary(detail, list(methods))
     if split != PLAIN_TWIN:  # the twin's images are the test split's

@@ -18,15 +18,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.backbone_families import BACKBONE_METRICS
-from benchmarks.fresh_clone import FRESH_CLONE_METRICS
-from benchmarks.tagger_recipe import RESULTS as TAGGER_RECIPE_METRICS
+from pipeline.config.section import load_section
+from pipeline.config.tagger import TaggerConfig, TaggerDevelopment
+from pipeline.measurement.benchmark_outputs import BACKBONE_METRICS, FRESH_CLONE_METRICS, TAGGER_RECIPE_METRICS
 from pipeline.measurement.provenance import Lock
 from pipeline.measurement.splits import SCENE_SPLITS, use_of, wording_splits
 from pipeline.measurement.sweep import COLUMNS as SWEEP_COLUMNS
 from pipeline.measurement.sweep import SWEEP_METRICS
 from pipeline.measurement.sweep import markdown as sweep_markdown
-from pipeline.params import load_params
 from pipeline.paths import (
     AUGMENTATION_METRICS,
     DIAGNOSIS_METRICS,
@@ -39,7 +38,7 @@ from pipeline.paths import (
 
 DOCUMENTS = [Path("README.md"), *sorted(Path("docs").glob("*.md"))]
 MARKERS = re.compile(r"(<!-- generated: (?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.DOTALL)
-SPLITS = ("val", "test", "test_plain", "out_of_generator")
+SPLITS = ("val", "test", "test_plain", "out_of_generator", "look_shift")
 
 
 def _number(value) -> str:
@@ -70,8 +69,8 @@ def headline(m: dict) -> str:
                   [[key, f"{value:.5f}" if "cosine" in key else value, _headline_use(key)] for key, value in m.items()])
 
 
-def splits(params: dict) -> str:
-    rows = [*SCENE_SPLITS, *wording_splits(params["tagger"])]
+def splits(tagger: TaggerConfig, development: TaggerDevelopment) -> str:
+    rows = [*SCENE_SPLITS, *wording_splits(tagger, development)]
     return _table(["split", "drawn by", "used for", "read by"], [[s.name, s.drawn_by, s.used_for, s.read_by]
                                                                  for s in rows])
 
@@ -96,6 +95,24 @@ def shapes(m: dict, method: str = "adapter_tail") -> str:
         ["edit", *splits], rows)
 
 
+def looks(m: dict, split: str = "look_shift", zero_shot: str = "arithmetic") -> str:
+    """Top-1 per look of the look-shift split for every method, and each fine-tuned method's gain over zero-shot
+    arithmetic on that look."""
+    scored = m.get(split, {})
+    methods = [n for n in scored if "by_look" in scored[n]]
+    if not methods:
+        return f"_(no look-shift figures: `{split}` was not scored)_\n"
+    names = list(scored[methods[0]]["by_look"])
+    tuned = [n for n in methods if n in ("adapter", "adapter_tail", "combiner")]
+    rows = [[look, scored[methods[0]]["by_look"][look]["queries"],
+             *[scored[n]["by_look"][look]["top1"] for n in methods],
+             *[scored[n]["by_look"][look]["top1"] - scored[zero_shot]["by_look"][look]["top1"] for n in tuned]]
+            for look in names]
+    return (f"`{split}`: Top-1 per look its writer drew (`plain`: the challenge's grey floors), per method, and each "
+            f"fine-tuned method's gain over zero-shot `{zero_shot}` on that look:\n\n"
+            + _table(["look", "queries", *methods, *[f"{n} − {zero_shot}" for n in tuned]], rows))
+
+
 def misses(m: dict, method: str = "adapter_tail") -> str:
     splits = [s for s in SPLITS if method in m.get(s, {})]
     classes = [c for c in m[splits[0]][method]["misses"] if c != "count"] if splits else []
@@ -108,6 +125,9 @@ def tagger(m: dict) -> str:
     rows = [["sealed held-out wording (held-out: its one figure)", m["heldout"]["exact"], m["heldout"]["n"]]]
     rows += [[f"sealed names, {wording} wording, {kind.replace('_', ' ')} (held-out)", scores["exact"], scores["n"]]
              for wording, kinds in m.get("sealed_names", {}).items() for kind, scores in kinds.items()]
+    rows += [[f"development names, {wording} wording, {kind.replace('_', ' ')} (choosing)", scores["exact"],
+              scores["n"]]
+             for wording, kinds in m.get("development_names", {}).items() for kind, scores in kinds.items()]
     rows += [[f"development wording: {name}", scores["exact"], scores.get("n", "")]
              for name, scores in m.get("development_wordings_used_to_choose_the_recipe", {}).items()]
     return _table(["texts", "exact parse", "texts scored"], rows)
@@ -178,6 +198,7 @@ TABLES: dict[str, tuple[Path, Callable, str]] = {  # name -> metrics file, table
     "methods": (EVAL_METRICS, methods, "make demo"),
     "shapes": (DIAGNOSIS_METRICS, shapes, "make demo"),
     "misses": (DIAGNOSIS_METRICS, misses, "make demo"),
+    "looks": (DIAGNOSIS_METRICS, looks, "make demo"),
     "tagger": (TAGGER_METRICS, tagger, "make demo"),
     "tagger_errors": (TAGGER_METRICS, tagger_errors, "make demo"),
     "augmentation": (AUGMENTATION_METRICS, augmentation, "make ablations"),
@@ -192,7 +213,7 @@ TABLES: dict[str, tuple[Path, Callable, str]] = {  # name -> metrics file, table
 
 def render(name: str, lock: Lock | None = None) -> str:
     if name == "splits":  # from params.yaml and the code's own list: no metrics file
-        return splits(load_params())
+        return splits(load_section(TaggerConfig), load_section(TaggerDevelopment))
     if name not in TABLES:
         raise KeyError(f"no generated table named {name!r}; known: splits, {', '.join(TABLES)}")
     path, table, command = TABLES[name]

@@ -1,6 +1,8 @@
 """What the speed stage and the GPU check time: a training epoch from the cache, or recomputing what it holds."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -32,8 +34,11 @@ class LiveFeatures:
 
 def epoch_seconds(experiment: Experiment, features, queries, with_tail: bool, max_batches: int | None) -> float:
     """One epoch's seconds (scaled from `max_batches`), training from `features`: the cache or live images."""
-    config = experiment.params["tail" if with_tail else "adapter"]
-    schedule = {**config, "epochs": 1, "weight_decay": 0.0, "seed": 0}
-    train = experiment.train_adapter_tail if with_tail else experiment.train_adapter
-    _, history = train(queries, desc="timing", schedule=schedule, features=features, max_batches=max_batches)
+    one_epoch = {"epochs": 1, "weight_decay": 0.0, "seed": 0}
+    if with_tail:
+        _, history = experiment.train_adapter_tail(queries, desc="timing", features=features, max_batches=max_batches,
+                                                   tail=replace(experiment.settings.tail, **one_epoch))
+    else:
+        _, history = experiment.train_adapter(queries, desc="timing", features=features, max_batches=max_batches,
+                                              schedule=replace(experiment.settings.adapter.schedule, **one_epoch))
     return history[0]["epoch_seconds"]

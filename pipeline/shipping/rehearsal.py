@@ -303,9 +303,10 @@ def rehearse(judge_python: str = "auto", repo: Path = REPO) -> dict:
 
 
 def main() -> None:
-    from pipeline.params import load_params
+    from pipeline.config.runs import VerifyConfig
+    from pipeline.config.section import load_section
 
-    result = rehearse(load_params()["verify"]["judge_python"])
+    result = rehearse(load_section(VerifyConfig).judge_python)
     REHEARSAL_METRICS.write_text(json.dumps(result, indent=2) + "\n")
     install, budget = result["install"], result["time_budget"]
     print(f"rehearsed on Python {install['python']} ({'reused venv' if install['reused'] else 'new venv'}, pip "

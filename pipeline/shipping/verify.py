@@ -21,7 +21,6 @@ import pandas as pd
 from pipeline.config.features import FeatureSpec
 from pipeline.data.dataset import load_manifest
 from pipeline.data.names import with_known_names
-from pipeline.params import load_params
 from pipeline.paths import EVAL_METRICS, PACKAGE_METRICS, REPO, TEST_EMBEDDINGS
 from pipeline.pretrained import TAGGER, load_checkpoint
 from pipeline.ranking import target_ranks, top1
@@ -250,7 +249,7 @@ def verify_test_split(interpreter: Interpreter = PIPELINE, repo: Path = REPO) ->
     metrics = json.loads(EVAL_METRICS.read_text())
     images, distractors = Path(test.images), test.distractor_images()
     run = run_like_the_judge(repo, frame, images, distractors, interpreter)
-    spec = FeatureSpec.from_params(load_params())
+    spec = FeatureSpec.from_params()
     reference = reference_model(spec, Shipment.choose(method, metrics["val"]),
                                 with_known_names(load_checkpoint(TAGGER)))
     expected_queries, expected_database = reference_rows(reference, frame, images, distractors)

@@ -1,22 +1,33 @@
 """What the training and evaluation stages share: the params' cache, query tagger and query sets."""
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 
 import torch
 
 from pipeline.config.augment import AugmentConfig
+from pipeline.config.data import SynthConfig
 from pipeline.config.features import FeatureSpec
+from pipeline.config.runs import device_setting
+from pipeline.config.section import load_section
+from pipeline.config.tagger import TaggerConfig
+from pipeline.config.training import (
+    AdapterConfig,
+    LearningCurveConfig,
+    Schedule,
+    TailConfig,
+    TrainConfig,
+)
 from pipeline.data.dataset import load_manifest
 from pipeline.data.names import with_known_names
-from pipeline.params import load_params, resolve_device
+from pipeline.params import resolve_device
 from pipeline.paths import ADAPTER_TAIL, CACHE_ROOT
 from pipeline.pretrained import TAGGER, load_checkpoint
 from pipeline.training.augmentation import augment_queries
 from pipeline.training.feature_store import FeatureCache
 from pipeline.training.features import data_fingerprint, feature_key
-from pipeline.training.training import QuerySet, Retriever, build_query_set, train_retriever
+from pipeline.training.retriever import QuerySet, Retriever, build_query_set, train_retriever
 from submission_src.backbone import Backbone
 from submission_src.fusion import FusionAdapter
 from submission_src.tagger import QueryTagger
@@ -39,9 +50,29 @@ def interpolate(model: torch.nn.Module, start: dict[str, torch.Tensor], alpha: f
             param.lerp_(start[name].to(param.device, param.dtype), 1.0 - alpha)
 
 
+@dataclass(frozen=True)
+class Settings:
+    """The params sections training and evaluation read, typed."""
+    data: SynthConfig
+    adapter: AdapterConfig
+    tail: TailConfig
+    augment: AugmentConfig
+    train: TrainConfig
+    learning_curve: LearningCurveConfig
+    wording: tuple[str, ...]  # tagger.corpus: the wording files training texts are varied with
+    device: str  # as params.yaml says it: auto, cpu, cuda, cuda:N
+
+    @classmethod
+    def load(cls, params: Mapping | None = None) -> "Settings":
+        """From `params` (default: params.yaml)."""
+        return cls(*(load_section(section, params) for section in (SynthConfig, AdapterConfig, TailConfig,
+                                                                      AugmentConfig, TrainConfig, LearningCurveConfig)),
+                   load_section(TaggerConfig, params).corpus, device_setting(params))
+
+
 @dataclass
 class Experiment:
-    params: dict
+    settings: Settings
     spec: FeatureSpec
     backbone: Backbone
     cache: FeatureCache
@@ -49,15 +80,14 @@ class Experiment:
 
     @classmethod
     def load(cls) -> "Experiment":
-        params = load_params()
-        spec = FeatureSpec.from_params(params)
+        settings, spec = Settings.load(), FeatureSpec.from_params()
         backbone = spec.load_backbone().eval()
         for p in backbone.parameters():
             p.requires_grad_(False)
         cache = FeatureCache.open(CACHE_ROOT / feature_key(spec, backbone, data_fingerprint()),
-                                  params["train"]["memory_gb"])
+                                  settings.train.memory_gb)
         tagger = QueryTagger.from_saved(with_known_names(load_checkpoint(TAGGER)))
-        return cls(params, spec, backbone, cache, tagger)
+        return cls(settings, spec, backbone, cache, tagger)
 
     def queries(self, split: str) -> QuerySet:
         return build_query_set(self.cache, load_manifest()[split], self.tagger, self.backbone)
@@ -67,14 +97,14 @@ class Experiment:
         `augment` says (default: params `augment`); the augmentation only ever sees the queries chosen."""
         queries = self.queries("train")
         if share is not None:
-            queries = queries.reference_groups(share, self.params["learning_curve"]["seed"])
-        return augment_queries(queries, augment or AugmentConfig.from_params(self.params["augment"]),
-                               self.params["tagger"]["corpus"], self.backbone.encode_text)
+            queries = queries.reference_groups(share, self.settings.learning_curve.seed)
+        return augment_queries(queries, augment or self.settings.augment, self.settings.wording,
+                               self.backbone.encode_text)
 
     def fusion(self, text: bool | None = None) -> FusionAdapter:
         """A new fusion adapter of the params' size; `text`: whether it reads the whole text (default: params)."""
-        adapter = self.params["adapter"]
-        return FusionAdapter(self.dim, adapter["hidden"], adapter["text_input"] if text is None else text)
+        adapter = self.settings.adapter
+        return FusionAdapter(self.dim, adapter.hidden, adapter.text_input if text is None else text)
 
     def trained_adapter_tail(self) -> Retriever:
         """The adapter_tail `train_tail` saved: its adapter, and its tuned tail on a backbone of its own."""
@@ -85,54 +115,47 @@ class Experiment:
 
     @property
     def device(self) -> str:
-        return resolve_device(self.params["device"])
+        return resolve_device(self.settings.device)
 
     @property
     def dim(self) -> int:
         return self.cache.image_embeddings.shape[1]
 
-    def train_adapter(self, queries: QuerySet, desc: str = "adapter", schedule: dict | None = None,
+    def train_adapter(self, queries: QuerySet, desc: str = "adapter", schedule: Schedule | None = None,
                       features=None, max_batches: int | None = None,
                       on_epoch: Callable[[dict], None] | None = None, text: bool | None = None
                       ) -> tuple[Retriever, list[dict]]:
         """A fusion adapter trained on frozen features: the cache, or `features` (anything with its methods);
-        `schedule`: epochs, batch_size, lr, weight_decay, seed (default: params `adapter`); `text`: whether the
-        adapter reads the whole text (default: params)."""
+        `schedule`: default params `adapter`'s; `text`: whether the adapter reads the whole text (default: params)."""
         retriever = Retriever(self.fusion(text))
-        return retriever, self.train(retriever, queries, schedule or self.params["adapter"], desc, features,
+        return retriever, self.train(retriever, queries, schedule or self.settings.adapter.schedule, desc, features,
                                       max_batches, on_epoch)
 
-    def train_adapter_tail(self, queries: QuerySet, desc: str = "adapter_tail", schedule: dict | None = None,
+    def train_adapter_tail(self, queries: QuerySet, desc: str = "adapter_tail", tail: TailConfig | None = None,
                            features=None, max_batches: int | None = None,
                            on_epoch: Callable[[dict], None] | None = None, text: bool | None = None
                            ) -> tuple[Retriever, list[dict]]:
-        """A fusion adapter and the last K visual units, jointly, on cached activations (default schedule: params
-        `tail`); the tail starts from the pretrained weights every time (a backbone of its own). The schedule's
-        `freeze_norms` keeps the normalisation layers' weights as pretrained, and its `interpolation` α returns
+        """A fusion adapter and the last K visual blocks, jointly, on cached activations (default `tail`: params
+        `tail`); the tail starts from the pretrained weights every time (a backbone of its own). `freeze_norms`
+        keeps the normalisation layers' weights as pretrained, and `interpolation` α returns
         (1 − α)·start + α·trained for every trained weight (WiSE-FT; 1: the trained weights)."""
-        schedule = schedule or self.params["tail"]
+        tail = tail or self.settings.tail
         blocks = self.spec.tail_blocks
         backbone = self.spec.load_backbone().eval()  # batch-norm statistics stay frozen; only tail weights learn
         for param in backbone.parameters():
             param.requires_grad_(False)
-        frozen = norm_parameters(backbone.clip) if schedule.get("freeze_norms", False) else set()
+        frozen = norm_parameters(backbone.clip) if tail.freeze_norms else set()
         for name, param in backbone.tail_parameters(blocks).items():
             param.requires_grad_(name not in frozen)
         retriever = Retriever(self.fusion(text), backbone, blocks)
         start = {name: p.detach().clone() for name, p in retriever.named_parameters() if p.requires_grad}
-        history = self.train(retriever, queries, schedule, desc, features, max_batches, on_epoch)
-        interpolate(retriever, start, schedule.get("interpolation", 1.0))
+        history = self.train(retriever, queries, tail.schedule, desc, features, max_batches, on_epoch)
+        interpolate(retriever, start, tail.interpolation)
         return retriever, history
 
-    def train(self, retriever: Retriever, queries: QuerySet, schedule: dict, desc: str, features=None,
+    def train(self, retriever: Retriever, queries: QuerySet, schedule: Schedule, desc: str, features=None,
               max_batches: int | None = None, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
-        """Trains `retriever` in place on the cache (or `features`) with `schedule` (a params section); `on_epoch`
-        gets each epoch's history row (a training curve)."""
-        return train_retriever(retriever, self.cache if features is None else features, queries,
-                               epochs=schedule["epochs"], batch_size=schedule["batch_size"], lr=schedule["lr"],
-                               weight_decay=schedule["weight_decay"], seed=schedule["seed"], desc=desc,
-                               max_batches=max_batches, device=self.device, on_epoch=on_epoch,
-                               object_weight=schedule.get("object_weight", 0.0),
-                               tower_lr_scale=schedule.get("tower_lr_scale", 1.0),
-                               linked_batches=schedule.get("linked_batches", False),
-                               negative_memory=schedule.get("negative_memory", 0))
+        """Trains `retriever` in place on the cache (or `features`) with `schedule`; `on_epoch` gets each epoch's
+        history row (a training curve)."""
+        return train_retriever(retriever, self.cache if features is None else features, queries, **asdict(schedule),
+                               desc=desc, max_batches=max_batches, device=self.device, on_epoch=on_epoch)

@@ -177,8 +177,6 @@ def open_cache(key: str | None = None, root: Path = CACHE_ROOT) -> tuple[pd.Data
     `key` defaults to the cache of the backbone that params.yaml names.
     """
     if key is None:
-        from pipeline.params import load_params
-
-        spec = FeatureSpec.from_params(load_params())
+        spec = FeatureSpec.from_params()
         key = feature_key(spec, spec.load_backbone(), data_fingerprint())
     return FeatureCache.open(root / key).frames()
