@@ -105,10 +105,11 @@ sweep: setup
 pretrained: setup
 	dvc repro --force --single-item bootstrap train_tagger
 
-# Everything else too: the augmentation table, the learning curve, the cache speed, and the worlds side by side.
+# Everything else too: the augmentation table, the learning curve, the cache speed, and the artists side by side.
 ablations: setup
 	dvc repro
-	$(BIN)/python -m benchmarks.worlds --artists noto openmoji
+	$(BIN)/python -m benchmarks.training_speed
+	$(BIN)/python -m benchmarks.artists --artists noto openmoji
 	$(BIN)/python -m pipeline.measurement.report
 
 # The result tables of README.md and docs/ from metrics/*.json (pipeline/measurement/report.py); demo, ablations and sweep end

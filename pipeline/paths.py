@@ -5,7 +5,8 @@ edit here never reruns the long stages that make them."""
 from pathlib import Path
 
 SYNTHETIC_ROOT = Path("data/synth")  # the rendered splits, one folder each
-OUT_OF_GENERATOR_ROOT = Path("data/out_of_generator")  # an outside renderer's scenes: pipeline/data/out_of_generator.py
+# the held-out splits of outside renderers (pipeline/data/outside_splits.py), one folder each
+OUTSIDE_SPLIT_ROOTS = {split: Path("data") / split for split in ("out_of_generator", "look_shift")}
 MANIFEST = Path("data/dataset.json")  # the chosen data source, validated and fingerprinted
 TEAM_NAMES = Path("data/names.json")  # the object names of the source's training split, which the tagger learns
 
@@ -32,7 +33,6 @@ EVAL_METRICS = METRICS / "eval.json"
 DIAGNOSIS_METRICS = METRICS / "diagnosis.json"  # by edit shape, by company, what each miss got wrong
 LEARNING_CURVE_METRICS = METRICS / "learning_curve.json"
 AUGMENTATION_METRICS = METRICS / "augmentation.json"
-SPEED_METRICS = METRICS / "speed.json"
 PACKAGE_METRICS = METRICS / "package.json"
 SUBMISSION_METRICS = METRICS / "submission.json"
 PREDICTED_SIZE = METRICS / "predicted_size.json"
@@ -41,12 +41,13 @@ HEADLINE_METRICS = METRICS / "headline.json"  # the only DVC metrics file: a doz
 PLOTS = Path("plots")
 TAGGER_PLOT = PLOTS / "tagger_wordings.png"
 LEARNING_CURVE_PLOT = PLOTS / "learning_curve.png"
-TAIL_FIXES_GALLERY = PLOTS / "gallery_tail_fixes.png"
+GALLERIES = PLOTS / "galleries"  # evaluate's pictures: a gallery per split, and the queries the tail fixed
+TAIL_FIXES_GALLERY = GALLERIES / "tail_fixes.png"
 AUGMENTATION_PLOT = PLOTS / "augmentation.png"
 AUGMENTATION_FIXES_GALLERY = PLOTS / "gallery_augmentation_fixes.png"
 EDIT_ALGEBRA_PLOT = PLOTS / "edit_algebra.png"  # one composed training pair
-WORLDS_PLOT = PLOTS / "worlds.png"  # one triplet drawn in every world
+ARTISTS_PLOT = PLOTS / "artists.png"  # one triplet drawn by every artist
 
 
 def gallery_plot(split: str) -> Path:
-    return PLOTS / f"gallery_{split}.png"
+    return GALLERIES / f"{split}.png"

@@ -7,7 +7,7 @@ import numpy as np
 
 from pipeline.console import run_stage, show_logs
 from pipeline.measurement.evaluation import evaluate_methods
-from pipeline.paths import DIAGNOSIS_METRICS, EVAL_METRICS, METRICS, PLOTS, TEST_EMBEDDINGS
+from pipeline.paths import DIAGNOSIS_METRICS, EVAL_METRICS, GALLERIES, METRICS, TEST_EMBEDDINGS
 from pipeline.pretrained import CheckpointError
 from pipeline.shipping.package import SHIPPABLE
 from pipeline.training.experiment import Experiment
@@ -15,7 +15,7 @@ from pipeline.training.experiment import Experiment
 
 def main() -> None:
     show_logs()
-    PLOTS.mkdir(exist_ok=True)
+    GALLERIES.mkdir(parents=True, exist_ok=True)
     metrics, diagnosis, shippable = evaluate_methods(Experiment.load(), keep=SHIPPABLE)
     if shippable:  # what verify holds the packaged model's rows against
         np.savez(TEST_EMBEDDINGS, **shippable)

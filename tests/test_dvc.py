@@ -61,10 +61,10 @@ def test_an_import_added_without_its_dep_is_named(tmp_path):
     for part in ("dvc.yaml", "stages", "pipeline", "submission_src"):
         (shutil.copytree if (ROOT / part).is_dir() else shutil.copy2)(ROOT / part, tmp_path / part)
     assert missing_deps(tmp_path) == {}
-    entry = tmp_path / "stages" / "dataset.py"
+    entry = tmp_path / "stages" / "train_tagger.py"  # a stage with precise deps (a folder dep would cover it)
     entry.write_text("from pipeline.measurement.gallery import draw_gallery\n" + entry.read_text())
     # gallery.py itself imports the judge's image loader, so both are named
-    assert missing_deps(tmp_path) == {"dataset": ["pipeline/measurement/gallery.py", "submission_src/images.py"]}
+    assert missing_deps(tmp_path) == {"train_tagger": ["pipeline/measurement/gallery.py", "submission_src/images.py"]}
 
 
 def test_the_tagger_is_no_dependency_of_the_backbone_stages():
@@ -85,7 +85,7 @@ def test_shipping_stages_depend_on_configuration_not_on_training_code():
 
 def test_the_bootstrap_never_sees_the_challenge_splits():
     """The backbone stands in for a web-pretrained one: it reads no split and no code that makes them, so every
-    world (data.artist) meets the same backbone."""
+    artist's splits (data.artist) meet the same backbone."""
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["bootstrap"]
     assert not [d for d in stage["deps"] if str(d).startswith("data")]
     assert not {"pipeline/data/synth.py", "pipeline/data/dataset.py"} & stage_closure("stages.bootstrap", ROOT)

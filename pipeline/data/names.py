@@ -50,12 +50,12 @@ def harvest(texts: list[str]) -> dict:
 
 
 def known_names(texts: list[str], wordnet_files: list[str]) -> dict:
-    """What the `names` stage writes: the harvest of the training split's `texts` and WordNet's names."""
+    """What the `dataset` stage writes to data/names.json: the harvest of the training split's `texts` and WordNet's names."""
     return harvest(texts) | {"wordnet": list(nouns(tuple(wordnet_files)))}
 
 
 def with_known_names(saved_tagger: dict, path: Path = TEAM_NAMES) -> dict:
-    """A saved tagger that also knows the team's names and WordNet's (none before the `names` stage has run):
+    """A saved tagger that also knows the team's names and WordNet's (none before the `dataset` stage has run):
     what training, evaluation, the package and verify use."""
     found = json.loads(path.read_text()) if path.is_file() else {}
     config = dict(saved_tagger["config"])

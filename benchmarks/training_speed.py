@@ -1,10 +1,13 @@
-"""DVC stage `speed`: one training epoch from the cache vs the same epoch computing frozen features on the fly,
+"""One training epoch from the cache vs the same epoch computing frozen features on the fly,
 and the tail's epoch when its cached inputs do not fit host memory.
 
 Measured in one run on one machine: the adapter on cached embeddings vs the backbone encoding every reference
 and target image per batch; the tail on cached activations vs the full tower per batch. The on-the-fly epochs
 are timed over their first batches and scaled to the epoch (query texts come from the cache in both). The tail's
 cached epoch is timed whole twice: with its inputs resident, and streamed under a budget a quarter of their size.
+Needs `make demo`'s feature cache; writes metrics/training_speed.json (part of `make ablations`).
+
+Usage: python -m benchmarks.training_speed
 """
 import json
 from dataclasses import replace
@@ -13,8 +16,9 @@ import numpy as np
 import torch
 
 from pipeline.console import show_logs
+from pipeline.measurement.benchmark_outputs import TRAINING_SPEED_METRICS
 from pipeline.measurement.timing import TIMED_BATCHES, LiveFeatures, epoch_seconds
-from pipeline.paths import METRICS, SPEED_METRICS
+from pipeline.paths import METRICS
 from pipeline.training.batches import WindowStream, streamed_epochs
 from pipeline.training.experiment import Experiment
 from pipeline.training.feature_store import row_bytes
@@ -28,7 +32,7 @@ def main() -> None:
     queries = experiment.queries("train")
     cache = experiment.cache
     cache.tail_inputs(queries.reference_rows[:1])  # the one-time read of the store stays out of the timing
-    batch_size = experiment.params["tail"]["batch_size"]
+    batch_size = experiment.settings.tail.batch_size
     budget = max(int(STREAMED_SHARE * cache.tail_bytes),
                  WindowStream.least_budget(cache.tail_array, batch_size))
     streamed = replace(cache, memory_bytes=budget, _resident_tail=None)  # the same store, a smaller budget
@@ -55,7 +59,7 @@ def main() -> None:
     speed["device"] = experiment.device
     speed["torch_threads"] = torch.get_num_threads()
     METRICS.mkdir(exist_ok=True)
-    SPEED_METRICS.write_text(json.dumps(speed, indent=2) + "\n")
+    TRAINING_SPEED_METRICS.write_text(json.dumps(speed, indent=2) + "\n")
     print(json.dumps(speed, indent=2))
 
 
