@@ -106,9 +106,9 @@ def evaluate_tagger(tagger: QueryTagger, config: TaggerConfig, development: Tagg
     """The tagger's figures, and one row per development text (its gold and predicted objects)."""
     heldout = template_phrases(load_wording(SEALED_WORDING), ObjectNames(), FILLS, seed=config.seed)
     overall, _ = scored_phrases(tagger, heldout)  # its parses never leave: no held-out text or error is kept
-    development, detail = {}, []
+    scores, detail = {}, []
     for name, phrases in dev_phrases(development, config.seed).items():
-        development[name], parses = scored_phrases(tagger, phrases)
+        scores[name], parses = scored_phrases(tagger, phrases)
         detail.append(parse_table(name, phrases, parses))
     plain = template_phrases(load_wording(PLAIN_WORDING), ObjectNames(), FILLS * 10, seed=config.seed)
     unseen = validation_phrases(config, 2000)
@@ -123,7 +123,7 @@ def evaluate_tagger(tagger: QueryTagger, config: TaggerConfig, development: Tagg
             "training_wording_unseen_templates": unseen_scores,
             "training_wording_families": by_family(unseen, unseen_parses),
             "plain_wording": scored_phrases(tagger, plain)[0]},
-        "development_wordings_used_to_choose_the_recipe": development,
+        "development_wordings_used_to_choose_the_recipe": scores,
         "development_error_classes": error_counts(detail),
         "development_wordings_without_determiner_stripping": unstripped_dev(tagger, development, config.seed),
         "ms_per_query_cpu_2_threads": ms_per_query(tagger, [p.text for p in heldout]),
