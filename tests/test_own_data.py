@@ -37,7 +37,8 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
     params["tail"]["blocks"] = 1  # the tiny ViT has two blocks
     params["adapter"].update(epochs=1, hidden=16)
     params["tail"].update(epochs=1)
-    params["out_of_generator"]["references"] = 6  # scored beside the team's own val and test, whatever the source
+    for split in ("out_of_generator", "look_shift"):  # scored beside the team's own val and test, whatever the source
+        params[split]["references"] = 6
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     triplets = pd.read_csv(challenge_folder / "data.csv")
@@ -53,7 +54,8 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
     assert submission["problems"] == [] and submission["min_cosine"] >= 0.999
     assert submission["queries"] == len(pd.read_parquet(project / QUERY_TABLES / "test_queries.parquet")) > 0
     assert {p.name for p in (project / QUERY_TABLES).iterdir()} == {"val_queries.parquet", "test_queries.parquet",
-                                                                     "out_of_generator_queries.parquet"}
+                                                                     "out_of_generator_queries.parquet",
+                                                                     "look_shift_queries.parquet"}
     before = json.loads((project / CURRENT_CACHE).read_text())["key"]
     shipped = "pretrained/bootstrap/clip.fp16.pt"  # another backbone leaves the shipped stand-in as it was
     assert (project / shipped).read_bytes() == (ROOT / shipped).read_bytes()
