@@ -28,6 +28,7 @@ import torch
 
 from benchmarks.submission_throughput import build_random_repo, measure, write_images
 from pipeline.config.features import FeatureSpec
+from pipeline.config.settings import Settings
 from pipeline.data.dataset import SplitSource
 from pipeline.measurement.timing import LiveFeatures, epoch_seconds
 from pipeline.params import resolve_device
@@ -35,7 +36,7 @@ from pipeline.paths import SYNTHETIC_ROOT
 from pipeline.shipping.judge_repo import LoadedRepo
 from pipeline.shipping.verify import run_like_the_judge
 from pipeline.training.batches import WindowStream
-from pipeline.training.experiment import Experiment, Settings
+from pipeline.training.experiment import Experiment
 from pipeline.training.feature_store import FeatureCache
 from pipeline.training.features import extract, image_table, text_table
 from pipeline.training.retriever import build_query_set

@@ -9,8 +9,8 @@ import yaml
 
 from pipeline.config.section import ParamsError, load_section
 from pipeline.config.sections import check_params
+from pipeline.config.settings import Settings
 from pipeline.config.training import TailConfig
-from pipeline.training.experiment import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())

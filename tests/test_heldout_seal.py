@@ -12,7 +12,7 @@ import pytest
 from pipeline.data.catalog import load_catalog
 from pipeline.data.outside_splits import RENDERERS, render_split
 from pipeline.data.phrasing import SEALED_WORDING, Wording
-from pipeline.measurement.seal import SEALED_NAMES, emoji_names
+from pipeline.measurement.seal import SEALED_NAMES, emoji_names, name_list
 
 SEALED_SHA256 = "6d1c7ecc53a213f494c03f50e9d3aba5ccbb6dfdb594b1b1078b968e2a1782c8"
 
@@ -42,7 +42,7 @@ def test_sealed_names_are_unchanged_many_and_outside_the_catalog_and_emoji():
     for name, digest in SEALED_NAMES_SHA256.items():
         path = SEALED_NAMES.parent / name
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, f"{path} is sealed: never edited"
-    names = [line for line in SEALED_NAMES.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    names = name_list(SEALED_NAMES)
     assert len(names) == len(set(names)) >= 200 and sum(" " in n for n in names) >= len(names) / 2
     assert not set(names) & ({o.name.lower() for o in load_catalog()} | emoji_names())
 

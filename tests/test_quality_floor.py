@@ -19,13 +19,14 @@ import pytest
 from pipeline.config.data import SynthConfig
 from pipeline.config.features import FeatureSpec
 from pipeline.config.section import load_section
+from pipeline.config.settings import Settings
 from pipeline.config.training import TailConfig
 from pipeline.data.dataset import SplitSource
 from pipeline.data.phrasing import Wording
 from pipeline.data.synth import write_split
 from pipeline.measurement.evaluation import split_top1
 from pipeline.pretrained import TAGGER, load_checkpoint
-from pipeline.training.experiment import Experiment, Settings
+from pipeline.training.experiment import Experiment
 from pipeline.training.feature_store import FeatureCache
 from pipeline.training.features import extract, image_table, text_table
 from pipeline.training.retriever import Retriever, build_query_set

@@ -9,6 +9,7 @@ from typing import ClassVar
 from pipeline.config.backbone import BackboneConfig
 from pipeline.config.section import load_section
 from pipeline.config.training import TailConfig
+from pipeline.params import load_params
 from pipeline.pretrained import BOOTSTRAP_WEIGHTS, verified
 from submission_src.backbone import Backbone
 
@@ -29,6 +30,7 @@ class FeatureSpec:
 
     @classmethod
     def from_params(cls, params: Mapping | None = None) -> "FeatureSpec":
+        params = load_params() if params is None else params
         backbone = load_section(BackboneConfig, params)
         return cls(backbone.model, backbone.pretrained, load_section(TailConfig, params).blocks)
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pipeline.config.section import ParamsError, build
+from pipeline.config.section import ParamsError, load_section
 from pipeline.params import load_params
 
 VERIFY_ENVIRONMENTS = ("pipeline", "judge")
@@ -46,7 +46,4 @@ class OutsideSplitConfig:
 
 
 def load_split(split: str, params: Mapping | None = None) -> OutsideSplitConfig:
-    params = load_params() if params is None else params
-    if split not in params:
-        raise ParamsError(f"params.yaml lacks the section {split}")
-    return build(OutsideSplitConfig, split, params[split])
+    return load_section(OutsideSplitConfig, params, split)

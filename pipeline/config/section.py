@@ -19,12 +19,13 @@ class ParamsError(ValueError):
     """params.yaml does not fit the dataclasses: the message names the section and the key."""
 
 
-def load_section(cls: type[T], params: Mapping | None = None) -> T:
-    """`cls` built from its section (`cls.SECTION`) of `params` (default: params.yaml)."""
+def load_section(cls: type[T], params: Mapping | None = None, section: str | None = None) -> T:
+    """`cls` built from its section of `params` (default: params.yaml): `section`, default `cls.SECTION`."""
     params = load_params() if params is None else params
-    if cls.SECTION not in params:
-        raise ParamsError(f"params.yaml lacks the section {cls.SECTION}")
-    return build(cls, cls.SECTION, params[cls.SECTION])
+    section = section or cls.SECTION
+    if section not in params:
+        raise ParamsError(f"params.yaml lacks the section {section}")
+    return build(cls, section, params[section])
 
 
 def build(cls: type[T], section: str, values: Any) -> T:

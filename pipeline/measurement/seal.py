@@ -53,6 +53,11 @@ def name_list(path: Path) -> list[str]:
     return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
 
 
+def comment_header(path: str | Path) -> str:
+    """A file's comment lines ("# ..."), which a trim keeps above what it writes."""
+    return "".join(line + "\n" for line in Path(path).read_text(encoding="utf-8").splitlines() if line.startswith("#"))
+
+
 def emoji_names() -> set[str]:
     return {unicodedata.name(chr(c), "").lower() for lo, hi in EMOJI_BLOCKS for c in range(lo, hi + 1)} - {""}
 
@@ -188,10 +193,8 @@ def trim(paths: list[str]) -> None:
     heldout = Wording.load(SEALED_WORDING)
     for path in paths:
         data, gone = trimmed(Wording.load(path), heldout)
-        text = Path(path).read_text(encoding="utf-8")
-        header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
-        header += (f"# {len(gone)} templates within one word of the held-out wording were dropped "
-                   f"(python -m pipeline.measurement.seal --trim).\n")
+        header = comment_header(path) + (f"# {len(gone)} templates within one word of the held-out wording were "
+                                         f"dropped (python -m pipeline.measurement.seal --trim).\n")
         Path(path).write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120),
                               encoding="utf-8")
         print(f"{path}: {len(gone)} templates dropped")
@@ -199,16 +202,16 @@ def trim(paths: list[str]) -> None:
 
 def trim_names(path: str, vocabulary: str) -> None:
     from pipeline.data.catalog import load_catalog
+    from pipeline.training.tagging import open_vocabulary
 
-    vocabulary_nouns = yaml.safe_load(Path(vocabulary).read_text(encoding="utf-8"))["open_vocabulary"]["nouns"]
+    vocabulary_nouns = open_vocabulary(vocabulary)["nouns"]
     taken = (set(name_list(SEALED_NAMES)) | {o.name.lower() for o in load_catalog()} | emoji_names()
              | {n.lower() for n in vocabulary_nouns})
     names = list(dict.fromkeys(name_list(path)))
     kept = [n for n in names if n not in taken]
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    header = "".join(line + "\n" for line in lines if line.startswith("#"))
-    header += (f"# {len(names) - len(kept)} names equal to a sealed, catalog, emoji or open-vocabulary name were "
-               f"dropped (python -m pipeline.measurement.seal --trim-names).\n")
+    header = comment_header(path) + (f"# {len(names) - len(kept)} names equal to a sealed, catalog, emoji or "
+                                     f"open-vocabulary name were dropped (python -m pipeline.measurement.seal "
+                                     f"--trim-names).\n")
     Path(path).write_text(header + "".join(n + "\n" for n in kept), encoding="utf-8")
     print(f"{path}: {len(names) - len(kept)} names dropped, {len(kept)} kept")
 

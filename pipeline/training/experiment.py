@@ -1,24 +1,15 @@
 """What the training and evaluation stages share: the params' cache, query tagger and query sets."""
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
 
 from pipeline.config.augment import AugmentConfig
-from pipeline.config.data import SynthConfig
 from pipeline.config.features import FeatureSpec
-from pipeline.config.runs import device_setting
-from pipeline.config.section import load_section
-from pipeline.config.tagger import TaggerConfig
-from pipeline.config.training import (
-    AdapterConfig,
-    LearningCurveConfig,
-    Schedule,
-    TailConfig,
-    TrainConfig,
-)
+from pipeline.config.settings import Settings
+from pipeline.config.training import Schedule, TailConfig
 from pipeline.data.dataset import load_manifest
 from pipeline.data.names import with_known_names
 from pipeline.params import resolve_device
@@ -48,26 +39,6 @@ def interpolate(model: torch.nn.Module, start: dict[str, torch.Tensor], alpha: f
     for name, param in model.named_parameters():
         if name in start:
             param.lerp_(start[name].to(param.device, param.dtype), 1.0 - alpha)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The params sections training and evaluation read, typed."""
-    data: SynthConfig
-    adapter: AdapterConfig
-    tail: TailConfig
-    augment: AugmentConfig
-    train: TrainConfig
-    learning_curve: LearningCurveConfig
-    wording: tuple[str, ...]  # tagger.corpus: the wording files training texts are varied with
-    device: str  # as params.yaml says it: auto, cpu, cuda, cuda:N
-
-    @classmethod
-    def load(cls, params: Mapping | None = None) -> "Settings":
-        """From `params` (default: params.yaml)."""
-        return cls(*(load_section(section, params) for section in (SynthConfig, AdapterConfig, TailConfig,
-                                                                      AugmentConfig, TrainConfig, LearningCurveConfig)),
-                   load_section(TaggerConfig, params).corpus, device_setting(params))
 
 
 @dataclass

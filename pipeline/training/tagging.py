@@ -103,6 +103,11 @@ def pointing_words(wordings: list[Wording], names: "ObjectNames") -> set[str]:
     return determiner_words(wordings) - starts
 
 
+def open_vocabulary(path: str) -> dict:
+    """A wording file's `open_vocabulary`: nouns and adjectives."""
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))["open_vocabulary"]
+
+
 class ObjectNames:
     """Distinct object names: catalog names, or open-vocabulary names. An open name is a vocabulary noun with up to
     two adjectives, a WordNet noun (a `wordnet` share: any made thing, dish, plant or animal, multi-word ones
@@ -124,7 +129,7 @@ class ObjectNames:
         """The recipe's names. Adjectives that are also words of a determiner ("a new", "the big"), WordNet nouns
         that start with one, and one-word WordNet nouns that are words of a template ("scene", "picture"), are
         left out: a word is either part of how a text points at and speaks of objects, or part of a name."""
-        vocabulary = yaml.safe_load(Path(config.vocabulary).read_text(encoding="utf-8"))["open_vocabulary"]
+        vocabulary = open_vocabulary(config.vocabulary)
         adjectives = [a for a in vocabulary["adjectives"] if a.lower() not in determiners]
         wordnet = [n for n in nouns(config.wordnet_files) if n not in template_words
                    and n.split()[0] not in determiners] if config.wordnet_files else []
