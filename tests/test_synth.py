@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline.config.data import PhotoVariation, TrainVariation
+from pipeline.config.data import LookVariation, PhotoVariation
+from pipeline.config.section import ParamsError
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording
 from pipeline.data.synth import CSV_COLUMNS, Photo, draw_photo, sample_split, write_plain_twin, write_split
 
@@ -252,12 +253,12 @@ def test_a_stage_says_a_fixable_error_in_one_line(tmp_path):
     assert "Traceback" not in done.stderr and "run make setup" in done.stderr
 
 
-def test_training_variation_changes_only_the_training_split(small_config, tmp_path):
+def test_a_split_look_changes_only_that_split(small_config, tmp_path):
     varied = replace(small_config, references={"train": 4, "val": 3, "test": 3},
-                     train_variation=TrainVariation(
-                         {"min_size": 0.36, "max_size": 0.4},
-                         PhotoVariation(blur=2.0, noise=6.0, gamma=0.2, jpeg_quality=(40, 60))))
-    plain = replace(varied, train_variation=None)
+                     looks={"train": LookVariation(
+                         {"min_size": 0.36, "max_size": 0.4, "floor_color": 1.0},
+                         PhotoVariation(blur=2.0, noise=6.0, gamma=0.2, jpeg_quality=(40, 60)))})
+    plain = replace(varied, looks={})
     for split in ("val", "train"):
         write_split(tmp_path / "varied" / split, split, varied)
         write_split(tmp_path / "plain" / split, split, plain)
@@ -266,8 +267,17 @@ def test_training_variation_changes_only_the_training_split(small_config, tmp_pa
     assert image_bytes("varied", "val") == image_bytes("plain", "val")
     varied_train, plain_train = image_bytes("varied", "train"), image_bytes("plain", "train")
     assert all(a != b for a, b in zip(varied_train, plain_train))
-    sizes = pd.read_parquet(tmp_path / "varied" / "train" / "scenes.parquet")["size"].explode().astype(float)
-    assert sizes.min() >= 0.36 - 1e-6
+    scenes = pd.read_parquet(tmp_path / "varied" / "train" / "scenes.parquet")
+    assert scenes["size"].explode().astype(float).min() >= 0.36 - 1e-6
+    floors = np.stack(scenes["floor"].to_list())
+    assert (floors.max(1) - floors.min(1)).max() > 40  # grey floors differ by 24 at most between channels
+
+
+def test_test_split_keeps_the_challenges_look(small_config):
+    with pytest.raises(ParamsError, match="data.looks has test"):
+        replace(small_config, looks={"test": LookVariation({"floor_color": 1.0})})
+    with pytest.raises(ParamsError, match="data.looks.val.scene has no key floor_colour"):
+        replace(small_config, looks={"val": LookVariation({"floor_colour": 1.0})})
 
 
 def test_a_photo_develops_within_its_ranges():

@@ -23,11 +23,14 @@ class PhotoVariation:
 
 
 @dataclass(frozen=True)
-class TrainVariation:
-    """`data.train_variation`: the training split's randomised look (val and test unchanged)."""
+class LookVariation:
+    """One split's randomised look (`data.looks.<split>`): other scenes and other photographs than data.scene's."""
 
-    scene: dict = field(default_factory=dict)  # keys of data.scene, set otherwise for the training split
+    scene: dict = field(default_factory=dict)  # keys of data.scene, set otherwise for this split
     photo: PhotoVariation = PhotoVariation()
+
+
+VARIED_SPLITS = ("train", "val")  # test keeps the challenge's look: the grey held-out figure
 
 
 @dataclass(frozen=True)
@@ -46,20 +49,26 @@ class SynthConfig:
     scene: SceneConfig = SceneConfig()  # how many objects, how large, how they overlap, floors, lighting
     distractors: float = 0.0  # val/test database: this many distractor scenes per target, besides the targets
     workers: int = 0
-    train_variation: TrainVariation | None = None
+    looks: dict[str, LookVariation | None] = field(default_factory=dict)  # split -> its randomised look (none: data.scene's)
 
     def __post_init__(self):
         if self.artist not in SPLIT_ARTISTS:
             raise ParamsError(f"params.yaml: data.artist {self.artist!r} is no artist here: one of "
                               f"{', '.join(SPLIT_ARTISTS)}")
-        self.scene_config("train")  # an unknown scene key of train_variation is named now
+        if other := sorted(set(self.looks) - set(VARIED_SPLITS)):
+            raise ParamsError(f"params.yaml: data.looks has {', '.join(other)}: only {' and '.join(VARIED_SPLITS)} "
+                              "may be drawn in other looks (test keeps the challenge's, for the grey held-out figure)")
+        for split in self.looks:
+            self.scene_config(split)  # an unknown scene key is named now
 
     def scene_config(self, split: str) -> SceneConfig:
-        """The scenes of `split`: data.scene, with train_variation's scene keys for the training split."""
-        if split != "train" or self.train_variation is None or not self.train_variation.scene:
+        """The scenes of `split`: data.scene, with the scene keys of the split's look."""
+        look = self.looks.get(split)
+        if look is None or not look.scene:
             return self.scene
-        return build(SceneConfig, "data.train_variation.scene", {**asdict(self.scene), **self.train_variation.scene})
+        return build(SceneConfig, f"data.looks.{split}.scene", {**asdict(self.scene), **look.scene})
 
-    @property
-    def train_photo(self) -> PhotoVariation:
-        return self.train_variation.photo if self.train_variation else PhotoVariation()
+    def photo(self, split: str) -> PhotoVariation:
+        """How far the split's photographs stray from the renderer's own look."""
+        look = self.looks.get(split)
+        return look.photo if look else PhotoVariation()

@@ -15,6 +15,7 @@ class SceneConfig:
     max_size: float = 0.3
     max_angle: float = 15.0
     max_overlap: float = 0.15  # share of the smaller radius two objects may overlap by
+    floor_color: float = 0.0  # share of scenes whose floor is a colour (each channel drawn from 60-220), not grey
     max_texture: float = 0.0  # floor pattern contrast, drawn per scene from [0, max_texture]
     lighting: float = 0.0  # strength of per-photo colour cast and brightness ramp (0: even white light)
     shadows: float = 0.0  # how far each photo's shadows stray in offset, shape, darkness, softness (0: one shadow)

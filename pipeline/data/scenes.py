@@ -153,8 +153,10 @@ class SceneSampler:
                 tint = self.rng.integers(-12, 13, size=3)
                 floor = tuple(int(np.clip(shade + t, 0, 255)) for t in tint)
                 # Without variation nothing more is drawn: its scenes stay as they were.
-                if not (c.max_texture or c.lighting or c.shadows):
+                if not (c.floor_color or c.max_texture or c.lighting or c.shadows):
                     return Scene(floor, objects)
+                if self.rng.random() < c.floor_color:
+                    floor = tuple(int(v) for v in self.rng.integers(60, 221, size=3))
                 texture = float(self.rng.uniform(0, c.max_texture))
                 return Scene(floor, objects, round(texture, 3), int(self.rng.integers(1 << 31)), self.light())
 

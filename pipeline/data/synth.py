@@ -165,7 +165,8 @@ def write_split(out: Path, split: str, config: SynthConfig) -> tuple[dict[str, t
     image_dir = out / "images"
     image_dir.mkdir(parents=True, exist_ok=True)
     photo_rng = np.random.default_rng([config.seed, SPLITS.index(split), 3])
-    photos = [draw_photo(config.train_photo, photo_rng) if split == "train" else Photo() for _ in images]
+    variation = config.photo(split)
+    photos = [draw_photo(variation, photo_rng) if variation != PhotoVariation() else Photo() for _ in images]
     jobs = [(image_dir / name, scene, config.image_size, config.artist, photo)
             for (name, (_, scene)), photo in zip(images.items(), photos)]
     workers = config.workers or os.cpu_count() or 1
