@@ -155,7 +155,7 @@ class SceneSampler:
                 # Without variation nothing more is drawn: its scenes stay as they were.
                 if not (c.floor_color or c.max_texture or c.lighting or c.shadows):
                     return Scene(floor, objects)
-                if self.rng.random() < c.floor_color:
+                if c.floor_color and self.rng.random() < c.floor_color:  # no draw at 0: other streams stay
                     floor = tuple(int(v) for v in self.rng.integers(60, 221, size=3))
                 texture = float(self.rng.uniform(0, c.max_texture))
                 return Scene(floor, objects, round(texture, 3), int(self.rng.integers(1 << 31)), self.light())

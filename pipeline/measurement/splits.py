@@ -26,11 +26,14 @@ class Split:
 
 
 SCENE_SPLITS = (
-    Split("train", "`data` (pipeline/data/synth.py), the challenge's plain wording", TRAINING,
+    Split("train", "`data` (pipeline/data/synth.py), the challenge's plain wording; the look of `data.looks.train`",
+          TRAINING,
           "train_fusion, train_tail (with the edit algebra and varied wording)"),
-    Split("val", "`data`, plain wording; no held-out object pair", CHOOSING,
+    Split("val", "`data`, plain wording; no held-out object pair; varied looks (`data.looks.val`: half on coloured "
+          "floors, textures, casts, scales, blur, JPEG)", CHOOSING,
           "`package.method: auto` ships the best method on it; `make sweep` chooses the recipe on it"),
-    Split("test", "`data`: every query shows a held-out object pair; the sealed wording", HELD_OUT,
+    Split("test", "`data`: every query shows a held-out object pair; the sealed wording; the challenge's grey look",
+          HELD_OUT,
           "`evaluate` and `verify` only"),
     Split("test_plain", "`data`: test's scenes and edits in the plain wording", HELD_OUT,
           "`evaluate` only (the paraphrase gap)"),
