@@ -83,10 +83,14 @@ demo: setup
 # globbing, so a value may be a YAML section with commas and lists.
 # The training look the issue's axes allow: floor colour, texture, light, scale, blur, JPEG (docs/data.md).
 TRAIN_LOOKS := {scene:{floor_color:0.5,max_texture:0.2,lighting:0.5,min_size:0.12,max_size:0.40},photo:{blur:1.5,jpeg_quality:[40,95]}}
+MILD_LOOKS := {scene:{floor_color:0.5,max_texture:0.1,lighting:0.25},photo:{blur:0.8,jpeg_quality:[60,95]}}
 SWEEP := 'head_only:features.tail_blocks=0+tail.lr=0.001' 'k4_e5:tail.epochs=5' 'k2:features.tail_blocks=2' \
 	'no_object_loss:tail.object_weight=0' 'wise_0.7:tail.interpolation=0.7' 'frozen_norms:tail.freeze_norms=true' \
 	'tower_lr_0.3:tail.tower_lr_scale=0.3' 'compose_2:augment.compose=2' \
 	'train_looks:data.looks.train=$(TRAIN_LOOKS)' 'train_looks_wise_0.7:data.looks.train=$(TRAIN_LOOKS)+tail.interpolation=0.7' \
+	'train_floors:data.looks.train={scene:{floor_color:0.5}}' 'train_looks_mild:data.looks.train=$(MILD_LOOKS)' \
+	'photo_floors:data.looks.train={scene:{floor_color:0.5,photo_floors:true}}' \
+	'photo_looks_mild:data.looks.train={scene:{floor_color:0.5,max_texture:0.1,lighting:0.25,photo_floors:true},photo:{blur:0.8,jpeg_quality:[60,95]}}' \
 	'no_lexicon:tagger.lexicon=null' \
 	'shuffled:tail.linked_batches=false+tail.negative_memory=0+tail.batch_size=128+tail.epochs=10' \
 	'no_memory:tail.negative_memory=0'

@@ -273,6 +273,18 @@ def test_a_split_look_changes_only_that_split(small_config, tmp_path):
     assert (floors.max(1) - floors.min(1)).max() > 40  # grey floors differ by 24 at most between channels
 
 
+def test_photo_floors_give_each_photo_its_own_floor(small_config):
+    def floors(photo_floors: bool) -> dict:
+        config = replace(small_config, references={"train": 6, "val": 1, "test": 1},
+                         looks={"train": LookVariation({"floor_color": 0.5, "photo_floors": photo_floors})})
+        images, queries = sample_split("train", config)
+        return {(q["query_image"], q["target_image"]): (images[q["query_image"]][1].floor,
+                                                        images[q["target_image"]][1].floor) for q in queries}
+    assert all(a == b for a, b in floors(False).values())  # a scene and its edits share the floor
+    own = floors(True).values()
+    assert sum(a != b for a, b in own) >= 0.9 * len(own)
+
+
 def test_test_split_keeps_the_challenges_look(small_config):
     with pytest.raises(ParamsError, match="data.looks has test"):
         replace(small_config, looks={"test": LookVariation({"floor_color": 1.0})})

@@ -149,20 +149,37 @@ class SceneSampler:
             names = self._seed_required_pair(count) if self.required else self._pick_names(count, ())
             objects = self._with_objects((), names) if names else None
             if objects:
-                shade = self.rng.integers(150, 236)
-                tint = self.rng.integers(-12, 13, size=3)
-                floor = tuple(int(np.clip(shade + t, 0, 255)) for t in tint)
+                floor = self._grey_floor()
                 # Without variation nothing more is drawn: its scenes stay as they were.
                 if not (c.floor_color or c.max_texture or c.lighting or c.shadows):
                     return Scene(floor, objects)
-                if c.floor_color and self.rng.random() < c.floor_color:  # no draw at 0: other streams stay
-                    floor = tuple(int(v) for v in self.rng.integers(60, 221, size=3))
-                texture = float(self.rng.uniform(0, c.max_texture))
-                return Scene(floor, objects, round(texture, 3), int(self.rng.integers(1 << 31)), self.light())
+                return replace(self._floored(Scene(floor, objects), grey=floor), light=self.light())
+
+    def _grey_floor(self) -> tuple[int, int, int]:
+        shade = self.rng.integers(150, 236)
+        tint = self.rng.integers(-12, 13, size=3)
+        return tuple(int(np.clip(shade + t, 0, 255)) for t in tint)
+
+    def _floored(self, scene: Scene, grey: tuple[int, int, int] | None = None) -> Scene:
+        """`scene` on a floor of its own: grey (`grey`, or a new shade), a colour for a `floor_color` share, with
+        a pattern of up to `max_texture` contrast."""
+        c = self.config
+        floor = grey or self._grey_floor()
+        if c.floor_color and self.rng.random() < c.floor_color:  # no draw at 0: other streams stay
+            floor = tuple(int(v) for v in self.rng.integers(60, 221, size=3))
+        texture = float(self.rng.uniform(0, c.max_texture))
+        return replace(scene, floor=floor, texture=round(texture, 3), texture_seed=int(self.rng.integers(1 << 31)))
 
     @property
     def varies_light(self) -> bool:
         return bool(self.config.lighting or self.config.shadows)
+
+    def photographed(self, scene: Scene) -> Scene:
+        """Another photograph of `scene`'s layout: its own light where the light varies, its own floor where
+        floors are per photo."""
+        if self.varies_light:
+            scene = replace(scene, light=self.light())
+        return self._floored(scene) if self.config.photo_floors else scene
 
     def light(self) -> Light:
         """A photo's lighting: every image of a scene (reference or target) is its own photo."""
@@ -215,7 +232,7 @@ class SceneSampler:
             objects = self._with_objects(kept, added, vacated)
             if objects is None:
                 continue
-            return edit, replace(scene, objects=objects, light=self.light() if self.varies_light else scene.light)
+            return edit, self.photographed(replace(scene, objects=objects))
         return None
 
     def reference_for(self, target: Scene, taken: set[Edit], tries: int = 200) -> tuple[Edit, Scene] | None:
@@ -241,7 +258,7 @@ class SceneSampler:
             objects = self._with_objects(kept, extra, vacated)
             if objects is None:
                 continue
-            return edit, replace(target, objects=objects, light=self.light() if self.varies_light else target.light)
+            return edit, self.photographed(replace(target, objects=objects))
         return None
 
     def _edit_allowed(self, edit: Edit, kept: tuple[Placement, ...]) -> bool:
