@@ -216,6 +216,16 @@ def test_corpus_mixes_catalog_and_open_vocabulary(tagger_config):
     assert any(len(o.split()) >= 3 for o in objects)
 
 
+def test_long_lists_run_to_six_objects(tagger_config):
+    def longest(long_lists: float) -> int:
+        corpus = TaggingCorpus([load_wording(p) for p in tagger_config.corpus[:2]], ObjectNames(), typo_rate=0.0,
+                               long_lists=long_lists)
+        rng = np.random.default_rng(0)
+        return max(len(p.objects("add")) for p in [corpus.sample(rng) for _ in range(300)])
+    assert longest(0.0) == 3
+    assert longest(1.0) == 6
+
+
 BAD_TEXTS = ["", "   ", None, 42, float("nan"), "12345 678", "日本語のテキストを編集", "🙂🐱🚗", "x" * 10_000,
              "add a cat " * 2_000, "?!?!", "\n\t"]
 

@@ -50,6 +50,7 @@ class TaggerConfig:
     word_dropout: float
     strip_determiners: bool  # decoding strips the training wordings' determiner words from the front of names
     seed: int
+    long_lists: float = 0.0  # share of edits whose lists run to six objects to add and five to remove (else 3, 2)
 
     def build(self, determiners: set[str] = frozenset()) -> QueryTagger:
         """An untrained tagger of this recipe's shape; `determiners`: the words its decoding keeps out of names,

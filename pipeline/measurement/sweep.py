@@ -13,6 +13,7 @@ seconds, from its training curve), else to the commit.
 
     python -m pipeline.measurement.sweep                       # `make sweep` ends with it
     python -m pipeline.measurement.sweep --baseline cd7e39e    # the table of a sweep run against another commit
+    python -m pipeline.measurement.sweep --also 39fdffd        # with the rows of an earlier, equivalent commit
 """
 from __future__ import annotations
 
@@ -121,20 +122,30 @@ def markdown(rows: dict[str, dict], chosen: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(revision: str = "HEAD") -> None:
+def main(revision: str = "HEAD", also: tuple[str, ...] = ()) -> None:
     """Tables the experiments run against commit `revision` beside that commit's own row; the table replaces the
-    last one (a sweep against an earlier commit compared recipes of code that no longer ships; git keeps it)."""
+    last one (a sweep against an earlier commit compared recipes of code that no longer ships; git keeps it).
+    `also`: earlier commits whose experiments join the table, each row's params read against its own commit's;
+    only for commits that draw and train as `revision` does (their stage locks committed, not rerun)."""
     baseline = _git("rev-parse", revision).strip()
-    base_params = _flat(yaml.safe_load(_git("show", f"{baseline}:params.yaml")))
-    rows = {"commit": row(baseline, base_params)}
-    rows |= {name: row(ref, base_params) for name, ref in sorted(experiments(baseline).items())}
+    rows = {"commit": row(baseline, _params(baseline))}
+    for commit in (baseline, *(_git("rev-parse", c).strip() for c in also)):
+        base_params = _params(commit)
+        rows |= {name: row(ref, base_params) for name, ref in sorted(experiments(commit).items())}
     chosen = choose(rows)
     sweeps = [{"baseline": baseline, "chosen": chosen, "rows": rows}]
     SWEEP_METRICS.write_text(json.dumps({"sweeps": sweeps}, indent=2) + "\n")
     print(markdown(rows, chosen))
 
 
+def _params(revision: str) -> dict:
+    return _flat(yaml.safe_load(_git("show", f"{revision}:params.yaml")))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--baseline", default="HEAD", help="the commit the experiments ran against (default: HEAD)")
-    main(parser.parse_args().baseline)
+    parser.add_argument("--also", nargs="*", default=(), help="earlier commits that draw and train as the baseline "
+                        "does, whose experiments join its table")
+    arguments = parser.parse_args()
+    main(arguments.baseline, tuple(arguments.also))

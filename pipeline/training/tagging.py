@@ -169,14 +169,15 @@ class TaggingCorpus:
     """Draws labelled texts from wording files.
 
     Beyond each file's own texts: a share of texts mixes the style (determiners, joiners, cases) of every file,
-    and a share is told in two parts, an edit and another edit or a remark, joined by a connector, so that no
-    sentence shape of a single writer is all the tagger sees.
+    a share is told in two parts, an edit and another edit or a remark, joined by a connector, so that no
+    sentence shape of a single writer is all the tagger sees, and a share of edits lists up to six objects, so
+    that no list is too long to end where it ends.
     """
 
     def __init__(self, wordings: list[Wording], names: ObjectNames, typo_rate: float, mix_styles: float = 0.0,
-                 two_part: float = 0.0):
+                 two_part: float = 0.0, long_lists: float = 0.0):
         self.wordings, self.names, self.typo_rate = wordings, names, typo_rate
-        self.mix_styles, self.two_part = mix_styles, two_part
+        self.mix_styles, self.two_part, self.long_lists = mix_styles, two_part, long_lists
         sizes = np.array([sum(1 for _ in w.templates()) for w in wordings], dtype=float)
         self.weights = sizes / sizes.sum()
         self.style = merged_style([w.style for w in wordings])
@@ -196,8 +197,9 @@ class TaggingCorpus:
     def _one(self, rng: np.random.Generator, group: str) -> Phrase:
         while True:
             wording = self.wordings[rng.choice(len(self.wordings), p=self.weights)]
-            n_add = int(rng.integers(1, 4)) if group in ("add", "both") else 0
-            n_remove = int(rng.integers(1, 3)) if group in ("remove", "both") else 0
+            most_add, most_remove = (6, 5) if self.long_lists and rng.random() < self.long_lists else (3, 2)
+            n_add = int(rng.integers(1, most_add + 1)) if group in ("add", "both") else 0
+            n_remove = int(rng.integers(1, most_remove + 1)) if group in ("remove", "both") else 0
             names = self.names.distinct(n_add + n_remove + 1, rng)
             add, remove, keep = names[:n_add], names[n_add: n_add + n_remove], names[-1]
             if wording.eligible(group, add, remove, keep):
@@ -287,7 +289,7 @@ def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]], log_ever
     torch.manual_seed(config.seed)
     training = [split_templates(wording, config.validation_share)[0] for wording in corpus_wordings(config)]
     names = ObjectNames.from_config(config, determiner_words(training), template_words(training))
-    corpus = TaggingCorpus(training, names, config.typo_rate, config.mix_styles, config.two_part)
+    corpus = TaggingCorpus(training, names, config.typo_rate, config.mix_styles, config.two_part, config.long_lists)
     tagger = config.build(pointing_words(training, names))
     optimizer = torch.optim.AdamW(tagger.parameters(), lr=config.lr, weight_decay=0.01)
     scheduler = one_cycle(optimizer, config.lr, config.steps, pct_start=0.05)
