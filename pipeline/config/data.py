@@ -49,7 +49,7 @@ class SynthConfig:
     scene: SceneConfig = SceneConfig()  # how many objects, how large, how they overlap, floors, lighting
     distractors: float = 0.0  # val/test database: this many distractor scenes per target, besides the targets
     workers: int = 0
-    looks: dict[str, LookVariation | None] = field(default_factory=dict)  # split -> its randomised look (none: data.scene's)
+    looks: dict[str, LookVariation | None] = field(default_factory=dict)  # split -> its look (none: data.scene's)
 
     def __post_init__(self):
         if self.artist not in SPLIT_ARTISTS:
