@@ -89,6 +89,7 @@ SWEEP := 'head_only:features.tail_blocks=0+tail.lr=0.001' 'k4_e5:tail.epochs=5' 
 	'tower_lr_0.3:tail.tower_lr_scale=0.3' 'compose_2:augment.compose=2' \
 	'train_looks:data.looks.train=$(TRAIN_LOOKS)' 'train_looks_wise_0.7:data.looks.train=$(TRAIN_LOOKS)+tail.interpolation=0.7' \
 	'train_floors:data.looks.train={scene:{floor_color:0.5}}' 'train_looks_mild:data.looks.train=$(MILD_LOOKS)' \
+	'train_casts:data.looks.train.scene.lighting=0.5' \
 	'photo_floors:data.looks.train={scene:{floor_color:0.5,photo_floors:true}}' \
 	'photo_looks_mild:data.looks.train={scene:{floor_color:0.5,max_texture:0.1,lighting:0.25,photo_floors:true},photo:{blur:0.8,jpeg_quality:[60,95]}}' \
 	'no_lexicon:tagger.lexicon=null' \
