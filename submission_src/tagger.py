@@ -157,7 +157,8 @@ def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int],
                 determiners: frozenset[str] = frozenset(), names: KnownNames = KnownNames()) -> ParsedQuery:
     """Objects from word tags: a B starts one, an I continues one of its role (or starts one after O); leading
     `determiners` are no part of a name, and an object of determiners alone is none; an object whose words begin a
-    longer known name goes on over the untagged words that complete it."""
+    longer known name goes on over the words that complete it, untagged or of its own role ("couch and lamp" is
+    one object where it is a known name, however the tags split it)."""
     parsed, lowered = ParsedQuery([], []), text.lower()
     count = min(len(words), len(tags))  # a batch's tag rows run on past a shorter text's words
     tokens = [lowered[a:b] for a, b in words[:count]]
@@ -170,15 +171,17 @@ def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int],
         elif role:
             spans.append([role, i, i + 1])
     free = [label == "O" and token not in determiners and token[0].isalnum() for label, token in zip(labels, tokens)]
+    named_until = 0  # where the last known name ended: a span inside it is part of it
     for role, first, end in spans:
         while first < end and tokens[first] in determiners:
             first += 1
-        if first == end:
+        if first == end or first < named_until:
             continue
         start, whole = names.around(tokens, first, free)
         if start < first:
             first = start
-        while end < whole and labels[end] == "O":
-            end += 1
+        if all(label in ("O", f"B-{role}", f"I-{role}") for label in labels[end:whole]):
+            end = max(end, whole)
+        named_until = end
         getattr(parsed, role).append(" ".join(lowered[words[first][0]:words[end - 1][1]].split()))
     return parsed

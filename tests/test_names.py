@@ -45,3 +45,15 @@ def test_a_known_name_the_tags_cut_short_is_made_whole():
     assert _decoded("remove the bird cage", {"bird": "B-remove", "cage": "B-add"}, ["bird cage"]) == ParsedQuery(
         ["cage"], ["bird"])
     assert _decoded("remove the bird now", cut, ["bird cage"]) == ParsedQuery([], ["bird"])
+
+
+def test_a_known_name_the_tags_split_is_one_object():
+    split = {"couch": "B-add", "lamp": "B-add", "chair": "B-remove"}
+    text = "Add a couch and lamp and remove the chair"
+    assert _decoded(text, split) == ParsedQuery(["couch", "lamp"], ["chair"])
+    assert _decoded(text, split, ["couch and lamp"]) == ParsedQuery(["couch and lamp"], ["chair"])
+    assert _decoded("remove the bird cage", {"bird": "B-remove", "cage": "B-remove"}, ["bird cage"]) == ParsedQuery(
+        [], ["bird cage"])
+    # the same words in two roles stay two objects, each as tagged
+    assert _decoded("add a couch and lamp", {"couch": "B-add", "lamp": "B-remove"},
+                    ["couch and lamp"]) == ParsedQuery(["couch"], ["lamp"])
