@@ -111,11 +111,13 @@ sweep: setup
 pretrained: setup
 	dvc repro --force --single-item bootstrap train_tagger
 
-# Everything else too: the augmentation table, the learning curve, the cache speed, and the artists side by side.
+# Everything else too: the augmentation table, the learning curve, the cache speed, the artists side by side, and
+# splits of a team's own objects (none of our catalog's).
 ablations: setup
 	dvc repro
 	$(BIN)/python -m benchmarks.training_speed
 	$(BIN)/python -m benchmarks.artists --artists noto openmoji
+	$(BIN)/python -m benchmarks.team_objects
 	$(BIN)/python -m pipeline.measurement.report
 
 # The result tables of README.md and docs/ from metrics/*.json (pipeline/measurement/report.py); demo, ablations and sweep end

@@ -11,27 +11,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 from pipeline.config.data import SPLIT_ARTISTS
 from pipeline.measurement.benchmark_outputs import ARTISTS_METRICS
-from pipeline.measurement.project_copy import ROOT, dvc, tracked_copy
+from pipeline.measurement.project_copy import reproduced_copy
 from pipeline.paths import EVAL_METRICS
 
 METHODS = ("arithmetic", "adapter", "adapter_tail")
 
 
 def run_artist(artist: str, scratch: Path) -> dict:
-    project = tracked_copy(scratch / artist)
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    params["data"]["artist"] = artist
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     started = time.time()
-    for args in (("config", "--local", "cache.dir", str(ROOT / ".dvc" / "cache")), ("checkout",),
-                 ("repro", "evaluate")):
-        done = dvc(project, *args)
-        if done.returncode != 0:
-            raise SystemExit(f"{artist}: dvc {' '.join(args)} failed\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    project = reproduced_copy(scratch / artist, {"artist": artist})
     metrics = json.loads((project / EVAL_METRICS).read_text())
     return {"artist": artist, "seconds": round(time.time() - started),
             "zero_shot_object_recall": metrics["test"]["zero_shot_object_recall"],

@@ -7,7 +7,7 @@ from PIL import Image
 import pipeline.data.artwork as artwork
 import pipeline.data.render as render_module
 from pipeline.data.artwork import FLUENT_3D, ArtworkMissingError, NpmArtwork
-from pipeline.data.catalog import load_catalog
+from pipeline.data.catalog import load_catalog, load_web_catalog
 from pipeline.data.render import ARTISTS, render, sprite
 from pipeline.data.scenes import Placement, Scene
 
@@ -18,6 +18,14 @@ def test_every_catalog_object_has_a_sprite(artist):
         glyph = sprite(obj.name, artist)
         assert glyph.mode == "RGBA" and min(glyph.size) > 10, obj.name
         assert np.asarray(glyph)[..., 3].max() == 255, obj.name  # cropped to visible pixels
+
+
+@pytest.mark.parametrize("artist", ["noto", "openmoji", "twemoji"])
+def test_the_web_catalog_extends_the_catalog_and_every_web_artist_draws_it(artist):
+    catalog, web = load_catalog(), load_web_catalog()
+    assert web[: len(catalog)] == catalog and len(web) > 2 * len(catalog)
+    for obj in web[len(catalog):]:
+        assert min(sprite(obj.name, artist).size) > 4, obj.name
 
 
 @pytest.mark.parametrize("artist", ARTISTS)

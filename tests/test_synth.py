@@ -208,10 +208,10 @@ if failure == "missing artwork":
     artwork.ARTWORK_ROOT = Path(sys.argv[1]) / "no-artwork"
 else:  # a sprite that only the render workers cannot read (a worker's set-up failing, as a corrupt file would)
     parent, warm = os.getpid(), synth.warm_sprites
-    def corrupt_in_workers(artist):
+    def corrupt_in_workers(*args):
         if os.getpid() != parent:
             raise artwork.ArtworkMissingError("a corrupt sprite in a render worker")
-        warm(artist)
+        warm(*args)
     synth.warm_sprites = corrupt_in_workers
 synth.write_split(Path(sys.argv[1]) / "test", "test", config)
 """
@@ -300,3 +300,19 @@ def test_a_photo_develops_within_its_ranges():
     image = Image.new("RGB", (16, 16), (120, 130, 140))
     assert Photo().develop(image) == image
     assert Photo(noise=3.0, gamma=1.1, seed=1).develop(image) != image
+
+
+def test_beyond_catalog_splits_show_only_objects_no_catalog_split_holds(small_config):
+    from pipeline.data.catalog import load_catalog
+    from pipeline.data.synth import split_objects
+
+    beyond = replace(small_config, objects="beyond_catalog")
+    images, queries = sample_split("train", beyond)
+    shown = {name for _, scene in images.values() for name in scene.names}
+    catalog = {o.name for o in load_catalog()}
+    assert shown and not shown & catalog
+    assert shown <= {o.name for o in split_objects("beyond_catalog", beyond.artist)}
+    assert len(split_objects("beyond_catalog", beyond.artist)) > len(catalog)
+    assert all(q["query_text"] for q in queries)
+    with pytest.raises(ParamsError, match="data.objects 'emoji'"):
+        replace(small_config, objects="emoji")

@@ -8,6 +8,7 @@ from pipeline.config.scenes import SceneConfig
 from pipeline.config.section import ParamsError, build
 
 SPLIT_ARTISTS = ("noto", "openmoji", "fluent3d")  # who may draw the splits (data.artist): docs/data.md's artists
+OBJECT_SETS = ("catalog", "beyond_catalog")  # what the splits show (data.objects): pipeline/data/synth.py
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,14 @@ class SynthConfig:
     distractors: float = 0.0  # val/test database: this many distractor scenes per target, besides the targets
     workers: int = 0
     looks: dict[str, LookVariation | None] = field(default_factory=dict)  # split -> its look (none: data.scene's)
+    objects: str = "catalog"  # one of OBJECT_SETS
 
     def __post_init__(self):
         if self.artist not in SPLIT_ARTISTS:
             raise ParamsError(f"params.yaml: data.artist {self.artist!r} is no artist here: one of "
                               f"{', '.join(SPLIT_ARTISTS)}")
+        if self.objects not in OBJECT_SETS:
+            raise ParamsError(f"params.yaml: data.objects {self.objects!r} is none of {', '.join(OBJECT_SETS)}")
         if other := sorted(set(self.looks) - set(VARIED_SPLITS)):
             raise ParamsError(f"params.yaml: data.looks has {', '.join(other)}: only {' and '.join(VARIED_SPLITS)} "
                               "may be drawn in other looks (test keeps the challenge's, for the grey held-out figure)")

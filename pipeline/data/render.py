@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from pipeline.data.artwork import PACKAGES, ArtworkMissingError
-from pipeline.data.catalog import load_catalog
+from pipeline.data.catalog import web_object
 from pipeline.data.scenes import Light, Scene
 
 FONT_PACKAGE = "fonts-noto-color-emoji"
@@ -89,10 +89,10 @@ def _picture(path: Path) -> Image.Image:
 
 @cache
 def sprite(name: str, artist: str) -> Image.Image:
-    """The RGBA emoji of a catalog object in `artist`, cropped to its pixels."""
+    """The RGBA emoji of a catalog or web object in `artist`, cropped to its pixels."""
     if artist not in ARTISTS:
         raise ValueError(f"unknown artist {artist!r}: one of {', '.join(ARTISTS)}")
-    obj = next(o for o in load_catalog() if o.name == name)
+    obj = web_object(name)
     if artist in PACKAGES:
         return _picture(PACKAGES[artist].picture(obj.codepoint))
     # Some code points only render as colour emoji with the variation selector; the bare glyph is tried first.

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from functools import cache
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from PIL import Image, ImageFilter
 from tqdm import tqdm
 
 from pipeline.config.data import PhotoVariation, SynthConfig
-from pipeline.data.catalog import load_catalog
+from pipeline.data.artwork import ArtworkMissingError
+from pipeline.data.catalog import CatalogObject, load_catalog, load_web_catalog
 from pipeline.data.dataset import CSV_COLUMNS, DISTRACTORS_CSV, SPLITS
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
 from pipeline.data.render import render, sprite
@@ -48,9 +50,28 @@ def draw_photo(variation: PhotoVariation, rng: np.random.Generator) -> Photo:
                  int(rng.integers(2**31)))
 
 
+@cache
+def split_objects(objects: str, artist: str) -> tuple[CatalogObject, ...]:
+    """What the splits show (`data.objects`): the catalog, or `beyond_catalog`: the stand-in's other web objects
+    that `artist` draws, indexed anew, as a team's own objects are: names no split of ours holds."""
+    if objects == "catalog":
+        return load_catalog()
+    known = {o.name for o in load_catalog()}
+    sprite(load_catalog()[0].name, artist)  # artwork not unpacked at all stops here, naming the fix
+    drawn = []
+    for obj in load_web_catalog():
+        if obj.name not in known:
+            try:
+                sprite(obj.name, artist)
+            except ArtworkMissingError:
+                continue
+            drawn.append(CatalogObject(len(drawn), obj.codepoint, obj.name))
+    return tuple(drawn)
+
+
 def split_sampler(split: str, config: SynthConfig, rng: np.random.Generator) -> SceneSampler:
     """Train and val never show a held-out object pair; every test query shows one."""
-    catalog = load_catalog()
+    catalog = split_objects(config.objects, config.artist)
     held_out = held_out_pairs(len(catalog), config.held_out_pair_fraction, config.seed)
     if split == "test":
         return SceneSampler(catalog, rng, config.scene_config(split), required=held_out)
@@ -142,18 +163,18 @@ def _render_one(job: tuple[Path, Scene, int, str, Photo]) -> None:
     photo.develop(render(scene, size, artist)).save(path, quality=photo.jpeg_quality)
 
 
-def warm_sprites(artist: str) -> None:
-    """Loads every catalog object's sprite in `artist`: missing or unreadable artwork raises here, naming it."""
-    for obj in load_catalog():
+def warm_sprites(artist: str, objects: str = "catalog") -> None:
+    """Loads every split object's sprite in `artist`: missing or unreadable artwork raises here, naming it."""
+    for obj in split_objects(objects, artist):
         sprite(obj.name, artist)
 
 
-def _worker_setup(artist: str) -> None:
+def _worker_setup(artist: str, objects: str) -> None:
     # An initializer that raises makes multiprocessing.Pool replace its worker forever (a hang printing the same
     # error); the failure is kept for the first job to raise, so the pool stops once with it.
     global _WORKER_FAILURE
     try:
-        warm_sprites(artist)
+        warm_sprites(artist, objects)
     except Exception as failure:
         _WORKER_FAILURE = failure
 
@@ -170,8 +191,8 @@ def write_split(out: Path, split: str, config: SynthConfig) -> tuple[dict[str, t
     jobs = [(image_dir / name, scene, config.image_size, config.artist, photo)
             for (name, (_, scene)), photo in zip(images.items(), photos)]
     workers = config.workers or os.cpu_count() or 1
-    warm_sprites(config.artist)  # here first: missing artwork stops the stage before any worker starts
-    with Pool(workers, initializer=_worker_setup, initargs=(config.artist,)) as pool:
+    warm_sprites(config.artist, config.objects)  # here first: missing artwork stops the stage before any worker starts
+    with Pool(workers, initializer=_worker_setup, initargs=(config.artist, config.objects)) as pool:
         for _ in tqdm(pool.imap_unordered(_render_one, jobs, chunksize=32), total=len(jobs),
                       desc=f"render {split}", unit="img"):
             pass

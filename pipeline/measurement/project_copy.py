@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from pipeline.data.artwork import ARTWORK_ROOT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,3 +35,19 @@ def dvc(project: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("PYTHONPATH", None)
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=env, capture_output=True, text=True)
+
+
+def reproduced_copy(destination: Path, data: dict, stage: str = "evaluate") -> Path:
+    """A tracked copy of this repository in `destination` with `data` set in its params' data section, reproduced
+    up to `stage`; what this workspace's `dvc.lock` names (the stand-in, the tagger) is checked out of its DVC
+    cache, not retrained. A failing DVC command stops the run with its output."""
+    project = tracked_copy(destination)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["data"].update(data)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for args in (("config", "--local", "cache.dir", str(ROOT / ".dvc" / "cache")), ("checkout",), ("repro", stage)):
+        done = dvc(project, *args)
+        if done.returncode != 0:
+            raise SystemExit(f"{destination.name}: dvc {' '.join(args)} failed\n{done.stdout[-3000:]}"
+                             f"{done.stderr[-3000:]}")
+    return project

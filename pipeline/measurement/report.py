@@ -20,7 +20,12 @@ from pathlib import Path
 
 from pipeline.config.section import load_section
 from pipeline.config.tagger import TaggerConfig, TaggerDevelopment
-from pipeline.measurement.benchmark_outputs import BACKBONE_METRICS, FRESH_CLONE_METRICS, TAGGER_RECIPE_METRICS
+from pipeline.measurement.benchmark_outputs import (
+    BACKBONE_METRICS,
+    FRESH_CLONE_METRICS,
+    TAGGER_RECIPE_METRICS,
+    TEAM_OBJECTS_METRICS,
+)
 from pipeline.measurement.provenance import Lock
 from pipeline.measurement.splits import SCENE_SPLITS, use_of, wording_splits
 from pipeline.measurement.sweep import COLUMNS as SWEEP_COLUMNS
@@ -170,6 +175,17 @@ def tagger_recipe(m: list) -> str:
                    for r in rows])
 
 
+def team_objects(m: dict) -> str:
+    """Our catalog's splits beside a team's own objects (benchmarks/team_objects.py): Top-1 per method and the
+    tagger's exact parses, in the sealed wording (test) and the challenge's rigid wording (test_plain)."""
+    methods_ = list(m["catalog"]["test"]["top1"])
+    return _table(["objects the splits show", *[f"test {k}" for k in methods_], "test_plain adapter_tail",
+                   "parse exact: test", "test_plain", "zero-shot object recall"],
+                  [[objects.replace("_", " "), *[r["test"]["top1"][k] for k in methods_],
+                    r["test_plain"]["top1"]["adapter_tail"], r["test"]["tagger_exact"], r["test_plain"]["tagger_exact"],
+                    r["zero_shot_object_recall"]] for objects, r in m.items() if isinstance(r, dict)])
+
+
 def backbone_families(m: dict) -> str:
     return _table(["family", "large member", "tail units (K ≤)", "submission, fp16", "fits 4 GB", "tested as"],
                   [[r["family"], f"`{r['model']}`", f"{r['units']} {r['unit']}s", f"{r['bytes'] / 1e9:.2f} GB",
@@ -208,6 +224,7 @@ TABLES: dict[str, tuple[Path, Callable, str]] = {  # name -> metrics file, table
     "fresh_clone": (FRESH_CLONE_METRICS, fresh_clone, "python -m benchmarks.fresh_clone"),
     "tagger_recipe": (TAGGER_RECIPE_METRICS, tagger_recipe, "python -m benchmarks.tagger_recipe"),
     "backbone_families": (BACKBONE_METRICS, backbone_families, "python -m benchmarks.backbone_families"),
+    "team_objects": (TEAM_OBJECTS_METRICS, team_objects, "python -m benchmarks.team_objects"),
 }
 
 

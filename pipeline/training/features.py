@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from pipeline.config.features import FeatureSpec
-from pipeline.data.catalog import load_catalog
+from pipeline.data.catalog import load_web_catalog
 from pipeline.data.dataset import SplitSource, load_manifest, manifest_fingerprint
 from pipeline.paths import CACHE_ROOT
 from pipeline.pretrained import file_sha256
@@ -71,10 +71,11 @@ def image_table(splits: dict[str, SplitSource]) -> pd.DataFrame:
 
 
 def text_table(splits: dict[str, SplitSource]) -> pd.DataFrame:
-    """Every text the later stages embed: query texts and one phrase per catalog object."""
+    """Every text the later stages embed: query texts and one phrase per object the stand-in's web knows (the
+    catalog's and the web's others, pipeline/data/catalog.py), against which zero-shot object recall is scored."""
     queries = pd.unique(pd.concat([source.load().query_text for source in splits.values()]))
     table = pd.concat([pd.DataFrame({"text": queries, "kind": "query"}),
-                       pd.DataFrame({"text": [object_phrase(o.name) for o in load_catalog()], "kind": "object"})])
+                       pd.DataFrame({"text": [object_phrase(o.name) for o in load_web_catalog()], "kind": "object"})])
     table = table.drop_duplicates("text").reset_index(drop=True)
     table["row"] = np.arange(len(table))
     return table
@@ -82,7 +83,7 @@ def text_table(splits: dict[str, SplitSource]) -> pd.DataFrame:
 
 def data_fingerprint() -> str:
     """What the cache's key takes from the data: the dataset stage's fingerprint (rows and image bytes) and the
-    text table it embeds (query texts and the catalog's object phrases, which the data does not fix)."""
+    text table it embeds (query texts and the web's object phrases, which the data does not fix)."""
     texts = "\n".join(text_table(load_manifest()).text)
     return hashlib.sha1(f"{manifest_fingerprint()}\0{texts}".encode()).hexdigest()
 
