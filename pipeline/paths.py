@@ -9,6 +9,7 @@ SYNTHETIC_ROOT = Path("data/synth")  # the rendered splits, one folder each
 OUTSIDE_SPLIT_ROOTS = {split: Path("data") / split for split in ("out_of_generator", "look_shift")}
 MANIFEST = Path("data/dataset.json")  # the chosen data source, validated and fingerprinted
 TEAM_NAMES = Path("data/names.json")  # the object names of the source's training split, which the tagger learns
+TEAM_TAGGER = Path("models/team_tagger.pt")  # the shipped tagger adapted to those names, knowing them (adapt_tagger)
 
 FUSION_DIR = Path("models/fusion")
 ADAPTER = FUSION_DIR / "adapter.pt"

@@ -10,6 +10,7 @@ from pipeline.config.section import load_section
 from pipeline.config.tagger import TaggerConfig, TaggerDevelopment
 from pipeline.console import run_stage, show_logs
 from pipeline.data.lexicon import LexiconMissingError, nouns
+from pipeline.data.names import known_wordnet
 from pipeline.measurement.tagger_evaluation import evaluate_tagger, wordings_plot
 from pipeline.paths import EVAL_DIR, METRICS, PLOTS, TAGGER_DEV_TEXTS, TAGGER_METRICS, TAGGER_PLOT
 from pipeline.pretrained import TAGGER, CheckpointError, load_checkpoint
@@ -21,7 +22,8 @@ def main() -> None:
     torch.set_num_threads(2)  # the CPU figure is quoted for 2 cores
     config = load_section(TaggerConfig)
     tagger = QueryTagger.from_saved(load_checkpoint(TAGGER))
-    tagger.know(nouns(load_section(NamesConfig).wordnet))  # as it ships; a team's own names come with its data
+    # as it ships; a team's own names come with its data
+    tagger.know(known_wordnet(nouns(load_section(NamesConfig).wordnet), tagger.determiners))
     metrics, detail = evaluate_tagger(tagger, config, load_section(TaggerDevelopment))
     EVAL_DIR.mkdir(exist_ok=True)
     detail.to_parquet(TAGGER_DEV_TEXTS, index=False)

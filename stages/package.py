@@ -9,9 +9,9 @@ from pipeline.config.runs import PackageConfig
 from pipeline.config.section import load_section
 from pipeline.console import run_stage
 from pipeline.data.dataset import load_manifest
-from pipeline.data.names import with_known_names
+from pipeline.data.names import team_tagger
 from pipeline.paths import EVAL_METRICS, PACKAGE_METRICS, REPO, SPACE
-from pipeline.pretrained import BOOTSTRAP_METRICS, TAGGER, CheckpointError, load_checkpoint
+from pipeline.pretrained import BOOTSTRAP_METRICS, CheckpointError
 from pipeline.shipping.package import SHIPPABLE, Shipment, build_repo
 
 
@@ -20,7 +20,7 @@ def main() -> None:
     metrics = json.loads(EVAL_METRICS.read_text())
     bootstrap = json.loads(BOOTSTRAP_METRICS.read_text()) if spec.pretrained == "bootstrap" else {}
     shipment = Shipment.choose(load_section(PackageConfig).method, metrics["val"])
-    repo = build_repo(REPO, spec, shipment, with_known_names(load_checkpoint(TAGGER)), metrics, bootstrap)
+    repo = build_repo(REPO, spec, shipment, team_tagger(), metrics, bootstrap)
     choice = {"method": shipment.method, "reason": shipment.reason,
               "val_top1": {m: metrics["val"][m]["top1"] for m in SHIPPABLE},
               "test_top1": {m: metrics["test"][m]["top1"] for m in SHIPPABLE}}

@@ -156,9 +156,10 @@ class KnownNames:
 def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int],
                 determiners: frozenset[str] = frozenset(), names: KnownNames = KnownNames()) -> ParsedQuery:
     """Objects from word tags: a B starts one, an I continues one of its role (or starts one after O); leading
-    `determiners` are no part of a name, and an object of determiners alone is none; an object whose words begin a
-    longer known name goes on over the words that complete it, untagged or of its own role ("couch and lamp" is
-    one object where it is a known name, however the tags split it)."""
+    `determiners` are no part of a name unless a known name begins with them, and an object of determiners alone is
+    none; an object whose words sit inside a longer known name grows to it over the words that complete it,
+    untagged or of its own role ("couch and lamp" is one object where it is a known name, however the tags split
+    it; "moon with face" is "new moon with face" where that is one)."""
     parsed, lowered = ParsedQuery([], []), text.lower()
     count = min(len(words), len(tags))  # a batch's tag rows run on past a shorter text's words
     tokens = [lowered[a:b] for a, b in words[:count]]
@@ -170,10 +171,11 @@ def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int],
             spans[-1][2] = i + 1
         elif role:
             spans.append([role, i, i + 1])
-    free = [label == "O" and token not in determiners and token[0].isalnum() for label, token in zip(labels, tokens)]
+    free = [label == "O" and token[0].isalnum() for label, token in zip(labels, tokens)]
     named_until = 0  # where the last known name ended: a span inside it is part of it
     for role, first, end in spans:
-        while first < end and tokens[first] in determiners:
+        # a determiner word that begins a known name covering the span is the name's ("new moon with face")
+        while first < end and tokens[first] in determiners and names.longest(tokens, first) < end - first:
             first += 1
         if first == end or first < named_until:
             continue

@@ -32,7 +32,7 @@ def _decoded(text: str, tagged: dict[str, str], names=()) -> ParsedQuery:
     """`text` decoded from word tags: `tagged` maps a word to its tag, every other word is O."""
     words = split_words(text.lower(), 64)
     tags = [TAGS.index(tagged.get(text.lower()[a:b], "O")) for a, b in words]
-    return decode_tags(text, words, tags, frozenset({"the", "a"}), KnownNames(names))
+    return decode_tags(text, words, tags, frozenset({"the", "a", "new"}), KnownNames(names))
 
 
 def test_a_known_name_the_tags_cut_short_is_made_whole():
@@ -47,6 +47,15 @@ def test_a_known_name_the_tags_cut_short_is_made_whole():
     assert _decoded("remove the bird now", cut, ["bird cage"]) == ParsedQuery([], ["bird"])
 
 
+def test_wordnets_names_that_begin_with_a_determiner_are_not_known_but_a_teams_are(tmp_path):
+    from pipeline.data.names import with_known_names
+
+    found = tmp_path / "names.json"
+    found.write_text(json.dumps({"names": ["new moon"], "wordnet": ["new world", "bird cage"]}))
+    known = with_known_names({"config": {"determiners": ["a", "new"]}}, found)["config"]["names"]
+    assert known == ["bird cage", "new moon"]
+
+
 def test_a_known_name_the_tags_split_is_one_object():
     split = {"couch": "B-add", "lamp": "B-add", "chair": "B-remove"}
     text = "Add a couch and lamp and remove the chair"
@@ -54,6 +63,12 @@ def test_a_known_name_the_tags_split_is_one_object():
     assert _decoded(text, split, ["couch and lamp"]) == ParsedQuery(["couch and lamp"], ["chair"])
     assert _decoded("remove the bird cage", {"bird": "B-remove", "cage": "B-remove"}, ["bird cage"]) == ParsedQuery(
         [], ["bird cage"])
+    # a name that begins with a determiner word keeps it where the name is known
+    moon = {"moon": "B-add", "with": "I-add", "face": "I-add"}
+    assert _decoded("add a new moon with face", moon) == ParsedQuery(["moon with face"], [])
+    assert _decoded("add a new moon with face", moon, ["new moon with face"]) == ParsedQuery(["new moon with face"], [])
+    assert _decoded("add a new moon with face", {"new": "B-add", **moon}, ["new moon with face"]) == ParsedQuery(
+        ["new moon with face"], [])
     # the same words in two roles stay two objects, each as tagged
     assert _decoded("add a couch and lamp", {"couch": "B-add", "lamp": "B-remove"},
                     ["couch and lamp"]) == ParsedQuery(["couch"], ["lamp"])

@@ -8,12 +8,14 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 from PIL import Image
 
 from pipeline.data.catalog import load_catalog
 from pipeline.measurement.project_copy import ROOT, dvc, tracked_copy
 from pipeline.paths import CACHE_ROOT, CURRENT_CACHE, QUERY_TABLES, REPO, SUBMISSION_METRICS, TEAM_NAMES
+from pipeline.pretrained import TAGGER, load_checkpoint
 from pipeline.training.feature_store import STORE_NAME
 from submission_src.weights import WEIGHTS_NAME, load_weights
 
@@ -39,6 +41,7 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
     params["tail"].update(epochs=1)
     for split in ("out_of_generator", "look_shift"):  # scored beside the team's own val and test, whatever the source
         params[split]["references"] = 6
+    params["names"]["adapt_steps"] = 3
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     triplets = pd.read_csv(challenge_folder / "data.csv")
@@ -49,7 +52,10 @@ def test_own_data_from_dvc_repro_to_a_verified_package(tmp_path, challenge_folde
     harvested = json.loads((project / TEAM_NAMES).read_text())  # but knows the names of the team's train split
     assert 0 < harvested["matched"] == harvested["texts"] < len(triplets)  # rigid texts, the training split's only
     assert set(harvested["names"]) <= {o.name.lower() for o in load_catalog()}
-    assert set(harvested["names"]) <= set(load_weights(project / REPO / WEIGHTS_NAME)["tagger"]["config"]["names"])
+    packaged = load_weights(project / REPO / WEIGHTS_NAME)["tagger"]
+    assert set(harvested["names"]) <= set(packaged["config"]["names"])
+    shipped_tagger = load_checkpoint(project / TAGGER)["state_dict"]  # adapted to the team's names: not as shipped
+    assert any(not torch.equal(packaged["state_dict"][k], v) for k, v in shipped_tagger.items())
     submission = json.loads((project / SUBMISSION_METRICS).read_text())
     assert submission["problems"] == [] and submission["min_cosine"] >= 0.999
     assert submission["queries"] == len(pd.read_parquet(project / QUERY_TABLES / "test_queries.parquet")) > 0

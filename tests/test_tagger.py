@@ -216,6 +216,25 @@ def test_corpus_mixes_catalog_and_open_vocabulary(tagger_config):
     assert any(len(o.split()) >= 3 for o in objects)
 
 
+def test_adapting_to_a_teams_names_trains_on_them(trained_tagger, tagger_config):
+    from pipeline.training.tagging import adapt_tagger, training_names
+
+    team = ["zorbo kettle", "quill stand", "brass gizmo"]
+    _, names = training_names(tagger_config, team, team_share=0.5)
+    drawn = [names.one(np.random.default_rng(i)) for i in range(400)]
+    assert 0.35 < np.mean([n in team for n in drawn]) < 0.65
+    tagger, _ = trained_tagger
+    saved = tagger.saved()
+    untouched = adapt_tagger(saved, tagger_config, team, steps=0, team_share=0.5, lr=1e-3).state_dict()
+    assert all(torch.equal(untouched[k], v) for k, v in saved["state_dict"].items())
+    adapted = adapt_tagger(saved, tagger_config, team, steps=60, team_share=0.5, lr=3e-3)
+    assert any(not torch.equal(adapted.state_dict()[k], v) for k, v in saved["state_dict"].items())
+    texts = [f"add a {a} and remove the {r}" for a in team for r in team if a != r]
+    wanted = [ParsedQuery([a], [r]) for a in team for r in team if a != r]
+    assert sum(p == w for p, w in zip(adapted.parse(texts), wanted)) >= sum(
+        p == w for p, w in zip(tagger.parse(texts), wanted))
+
+
 def test_long_lists_run_to_six_objects(tagger_config):
     def longest(long_lists: float) -> int:
         corpus = TaggingCorpus([load_wording(p) for p in tagger_config.corpus[:2]], ObjectNames(), typo_rate=0.0,

@@ -1,4 +1,5 @@
-"""Configuration of the names the tagger knows at the judge: `names` (see pipeline/config/)."""
+"""Configuration of the names the tagger knows at the judge, and its adaptation to them: `names` (see
+pipeline/config/)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,3 +10,6 @@ from typing import ClassVar
 class NamesConfig:
     SECTION: ClassVar[str] = "names"
     wordnet: tuple[str, ...]  # WordNet noun files whose nouns the tagger knows by name ("bird cage")
+    adapt_steps: int = 0  # steps the shipped tagger trains on with the training split's names (0: decoding only)
+    adapt_share: float = 0.5  # share of those steps' objects that are the training split's names
+    adapt_lr: float = 0.001

@@ -1,8 +1,9 @@
 """The names the tagger knows at the judge besides its own: a team's object names, harvested from its training
 split alone (val and test stay held out), and WordNet's nouns of `names.wordnet` (made things and dishes). Decoding
-completes a name its tags cut short ("bird" -> "bird cage"), without a weight changed. The challenge's training
-texts are rigid ("add X and remove Y": `plain.yaml`), so its templates, read as patterns, say where each name starts
-and ends; a text in any other wording is skipped and counted.
+completes a name its tags cut short ("bird" -> "bird cage"); the `adapt_tagger` stage also trains the tagger a
+little on the team's names (`names.adapt_steps`), and every later stage reads that tagger (`team_tagger`). The
+challenge's training texts are rigid ("add X and remove Y": `plain.yaml`), so its templates, read as patterns, say
+where each name starts and ends; a text in any other wording is skipped and counted.
 """
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import re
 import string
 from pathlib import Path
 
+import torch
+
 from pipeline.data.lexicon import nouns
 from pipeline.data.phrasing import PLAIN_WORDING, load_wording
-from pipeline.paths import TEAM_NAMES
+from pipeline.paths import TEAM_NAMES, TEAM_TAGGER
 
 DETERMINER = re.compile(r"^(?:a|an|the)\s+", re.IGNORECASE)
 
@@ -54,10 +57,30 @@ def known_names(texts: list[str], wordnet_files: list[str]) -> dict:
     return harvest(texts) | {"wordnet": list(nouns(tuple(wordnet_files)))}
 
 
+def known_wordnet(names, determiners) -> set[str]:
+    """WordNet's `names` less those that begin with one of the tagger's `determiners` ("new world")."""
+    determiners = set(determiners)
+    return {name for name in names if name.split()[0] not in determiners}
+
+
 def with_known_names(saved_tagger: dict, path: Path = TEAM_NAMES) -> dict:
-    """A saved tagger that also knows the team's names and WordNet's (none before the `dataset` stage has run):
-    what training, evaluation, the package and verify use."""
+    """A saved tagger that also knows the team's names and WordNet's (none before the `dataset` stage has run).
+    WordNet's names that begin with a determiner word are left out (`known_wordnet`), as in its training: a team's
+    own such names ("new moon") are its objects, and kept."""
     found = json.loads(path.read_text()) if path.is_file() else {}
     config = dict(saved_tagger["config"])
-    config["names"] = sorted(set(config.get("names", ())) | set(found.get("names", ())) | set(found.get("wordnet", ())))
+    wordnet = known_wordnet(found.get("wordnet", ()), config.get("determiners", ()))
+    config["names"] = sorted(set(config.get("names", ())) | set(found.get("names", ())) | wordnet)
     return {**saved_tagger, "config": config}
+
+
+def team_names(path: Path = TEAM_NAMES) -> list[str]:
+    """The object names the `dataset` stage harvested from the training split."""
+    return json.loads(path.read_text())["names"] if path.is_file() else []
+
+
+def team_tagger(path: Path = TEAM_TAGGER) -> dict:
+    """The saved tagger the `adapt_tagger` stage wrote: what training, evaluation, the package and verify use."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: `dvc repro adapt_tagger` writes it")
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -20,9 +20,8 @@ import pandas as pd
 
 from pipeline.config.features import FeatureSpec
 from pipeline.data.dataset import load_manifest
-from pipeline.data.names import with_known_names
+from pipeline.data.names import team_tagger
 from pipeline.paths import EVAL_METRICS, PACKAGE_METRICS, REPO, TEST_EMBEDDINGS
-from pipeline.pretrained import TAGGER, load_checkpoint
 from pipeline.ranking import target_ranks, top1
 from pipeline.shipping.package import SIZE_LIMIT, Shipment
 from submission_src import embedding
@@ -250,8 +249,7 @@ def verify_test_split(interpreter: Interpreter = PIPELINE, repo: Path = REPO) ->
     images, distractors = Path(test.images), test.distractor_images()
     run = run_like_the_judge(repo, frame, images, distractors, interpreter)
     spec = FeatureSpec.from_params()
-    reference = reference_model(spec, Shipment.choose(method, metrics["val"]),
-                                with_known_names(load_checkpoint(TAGGER)))
+    reference = reference_model(spec, Shipment.choose(method, metrics["val"]), team_tagger())
     expected_queries, expected_database = reference_rows(reference, frame, images, distractors)
     with np.load(TEST_EMBEDDINGS) as pipeline:
         position = {name: i for i, name in enumerate(pipeline["database_images"])}

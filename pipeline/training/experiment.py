@@ -11,10 +11,9 @@ from pipeline.config.features import FeatureSpec
 from pipeline.config.settings import Settings
 from pipeline.config.training import Schedule, TailConfig
 from pipeline.data.dataset import load_manifest
-from pipeline.data.names import with_known_names
+from pipeline.data.names import team_tagger
 from pipeline.params import resolve_device
 from pipeline.paths import ADAPTER_TAIL, CACHE_ROOT
-from pipeline.pretrained import TAGGER, load_checkpoint
 from pipeline.training.augmentation import augment_queries
 from pipeline.training.feature_store import FeatureCache
 from pipeline.training.features import data_fingerprint, feature_key
@@ -57,7 +56,7 @@ class Experiment:
             p.requires_grad_(False)
         cache = FeatureCache.open(CACHE_ROOT / feature_key(spec, backbone, data_fingerprint()),
                                   settings.train.memory_gb)
-        tagger = QueryTagger.from_saved(with_known_names(load_checkpoint(TAGGER)))
+        tagger = QueryTagger.from_saved(team_tagger())
         return cls(settings, spec, backbone, cache, tagger)
 
     def queries(self, split: str) -> QuerySet:

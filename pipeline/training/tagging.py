@@ -109,15 +109,17 @@ def open_vocabulary(path: str) -> dict:
 
 
 class ObjectNames:
-    """Distinct object names: catalog names, or open-vocabulary names. An open name is a vocabulary noun with up to
-    two adjectives, a WordNet noun (a `wordnet` share: any made thing, dish, plant or animal, multi-word ones
-    included), or a compound no dictionary holds (a `compounds` share: a WordNet noun or a made-up brand-like word
-    before a WordNet noun, "lamp cage", "zorvex kettle"), so that spans are learnt from context, not looked up."""
+    """Distinct object names: a team's names (a `team_share` of them, when it has any), catalog names, or
+    open-vocabulary names. An open name is a vocabulary noun with up to two adjectives, a WordNet noun (a `wordnet`
+    share: any made thing, dish, plant or animal, multi-word ones included), or a compound no dictionary holds (a
+    `compounds` share: a WordNet noun or a made-up brand-like word before a WordNet noun, "lamp cage", "zorvex
+    kettle"), so that spans are learnt from context, not looked up."""
 
     def __init__(self, nouns: list[str] = (), adjectives: list[str] = (), open_share: float = 0.0,
                  adjective_share: float = 0.0, wordnet: list[str] = (), wordnet_share: float = 0.0,
-                 compound_share: float = 0.0):
+                 compound_share: float = 0.0, team: list[str] = (), team_share: float = 0.0):
         self.catalog = [o.name for o in load_catalog()]
+        self.team, self.team_share = list(team), team_share
         self.nouns, self.adjectives, self.open_share = list(nouns), list(adjectives), open_share
         self.adjective_share = adjective_share
         self.wordnet, self.wordnet_share, self.compound_share = list(wordnet), wordnet_share, compound_share
@@ -125,7 +127,8 @@ class ObjectNames:
 
     @classmethod
     def from_config(cls, config: TaggerConfig, determiners: set[str] = frozenset(),
-                    template_words: set[str] = frozenset()) -> "ObjectNames":
+                    template_words: set[str] = frozenset(), team: list[str] = (),
+                    team_share: float = 0.0) -> "ObjectNames":
         """The recipe's names. Adjectives that are also words of a determiner ("a new", "the big"), WordNet nouns
         that start with one, and one-word WordNet nouns that are words of a template ("scene", "picture"), are
         left out: a word is either part of how a text points at and speaks of objects, or part of a name."""
@@ -134,9 +137,11 @@ class ObjectNames:
         wordnet = [n for n in nouns(config.wordnet_files) if n not in template_words
                    and n.split()[0] not in determiners] if config.wordnet_files else []
         return cls(vocabulary["nouns"], adjectives, config.open_vocabulary, config.adjectives, wordnet,
-                   config.wordnet_names, config.compound_names)
+                   config.wordnet_names, config.compound_names, team, team_share)
 
     def one(self, rng: np.random.Generator) -> str:
+        if self.team and rng.random() < self.team_share:
+            return self.team[rng.integers(len(self.team))]
         if rng.random() >= self.open_share:
             return self.catalog[rng.integers(len(self.catalog))]
         kind = rng.random()
@@ -287,26 +292,59 @@ def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]], log_ever
     (name -> labelled texts never trained on), every `log_every` steps, each row also given to `on_check`."""
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
-    training = [split_templates(wording, config.validation_share)[0] for wording in corpus_wordings(config)]
-    names = ObjectNames.from_config(config, determiner_words(training), template_words(training))
-    corpus = TaggingCorpus(training, names, config.typo_rate, config.mix_styles, config.two_part, config.long_lists)
+    training, names = training_names(config)
     tagger = config.build(pointing_words(training, names))
-    optimizer = torch.optim.AdamW(tagger.parameters(), lr=config.lr, weight_decay=0.01)
-    scheduler = one_cycle(optimizer, config.lr, config.steps, pct_start=0.05)
+    history = fit(tagger, training_corpus(config, training, names), config.steps, config.lr, config.batch_size, rng,
+                  checks, log_every, on_check, "train_tagger")
+    return tagger.eval(), history
+
+
+def adapt_tagger(saved: dict, config: TaggerConfig, team: list[str], steps: int, team_share: float,
+                 lr: float) -> QueryTagger:
+    """The saved tagger trained `steps` more on texts of its training wording, a `team_share` of whose objects are
+    the team's names (`team`), so that spans of the names a team's data holds are learnt, not only completed."""
+    tagger = QueryTagger.from_saved(saved).float()
+    if steps and team:
+        torch.manual_seed(config.seed)
+        training, names = training_names(config, team, team_share)
+        fit(tagger, training_corpus(config, training, names), steps, lr, config.batch_size,
+            np.random.default_rng([config.seed, 2]), desc="adapt_tagger")
+    return tagger.eval()
+
+
+def training_names(config: TaggerConfig, team: list[str] = (),
+                   team_share: float = 0.0) -> tuple[list[Wording], ObjectNames]:
+    """The training templates (validation's held back) and the names they are filled with."""
+    training = [split_templates(wording, config.validation_share)[0] for wording in corpus_wordings(config)]
+    return training, ObjectNames.from_config(config, determiner_words(training), template_words(training), team,
+                                             team_share)
+
+
+def training_corpus(config: TaggerConfig, training: list[Wording], names: ObjectNames) -> "TaggingCorpus":
+    return TaggingCorpus(training, names, config.typo_rate, config.mix_styles, config.two_part, config.long_lists)
+
+
+def fit(tagger: QueryTagger, corpus: "TaggingCorpus", steps: int, lr: float, batch_size: int,
+        rng: np.random.Generator, checks: dict[str, list[Phrase]] | None = None, log_every: int = 100,
+        on_check: Callable[[dict], None] | None = None, desc: str = "tagger") -> list[dict]:
+    """Trains `tagger` in place for `steps` batches of fresh corpus texts under one cycle to `lr`; returns its
+    scores on `checks` every `log_every` steps (each row also given to `on_check`)."""
+    optimizer = torch.optim.AdamW(tagger.parameters(), lr=lr, weight_decay=0.01)
+    scheduler = one_cycle(optimizer, lr, steps, pct_start=0.05)
     history, losses, started = [], [], time.time()
-    for step in tqdm(range(1, config.steps + 1), desc="train_tagger", unit="step"):
+    for step in tqdm(range(1, steps + 1), desc=desc, unit="step"):
         tagger.train()
-        loss = tagging_loss(tagger, [corpus.sample(rng) for _ in range(config.batch_size)])
+        loss = tagging_loss(tagger, [corpus.sample(rng) for _ in range(batch_size)])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(tagger.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
         losses.append(loss.item())
-        if step % log_every == 0 or step == config.steps:
+        if step % log_every == 0 or step == steps:
             tagger.eval()
             row = {"step": step, "loss": float(np.mean(losses)), "seconds": time.time() - started}
-            for name, phrases in checks.items():
+            for name, phrases in (checks or {}).items():
                 scores = score_parses(tagger.parse([p.text for p in phrases]), [gold_objects(p) for p in phrases])
                 row |= {f"{name}_exact": scores["exact"], f"{name}_f1": scores["f1"]}
             history.append(row)
@@ -314,7 +352,7 @@ def train_tagger(config: TaggerConfig, checks: dict[str, list[Phrase]], log_ever
             log.info("step %d: %s", step, ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k != "step"))
             if on_check:
                 on_check(row)
-    return tagger.eval(), history
+    return history
 
 
 def dev_phrases(development: TaggerDevelopment, seed: int, fills: int = 3) -> dict[str, list[Phrase]]:
