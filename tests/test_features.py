@@ -177,7 +177,7 @@ def test_key_isolates_backbones(tiny, tmp_path):
 
 
 def test_data_fingerprint_follows_the_text_table(tiny, tmp_path, monkeypatch):
-    """The object phrases come from the catalog, not the data: a changed catalog is other features too."""
+    """The object phrases come from the web catalog, not the data: a changed catalog is other features too."""
     import pipeline.training.features as features
 
     _, _, splits = tiny
@@ -187,8 +187,8 @@ def test_data_fingerprint_follows_the_text_table(tiny, tmp_path, monkeypatch):
     Path("data/dataset.json").write_text(json.dumps({"splits": {"test": {
         "csv": test.csv, "images": test.images, "holdout": None, "fingerprint": "abc"}}}))
     before = features.data_fingerprint()
-    catalog = features.load_catalog()
-    monkeypatch.setattr(features, "load_catalog", lambda: catalog[:-1])
+    catalog = features.load_web_catalog()
+    monkeypatch.setattr(features, "load_web_catalog", lambda: catalog[:-1])
     assert features.data_fingerprint() != before
 
 
