@@ -1,8 +1,8 @@
 """A team's own objects: the pipeline up to `evaluate` in a fresh copy of this repository whose splits show none of
 our catalog's objects (`data.objects: beyond_catalog`, the stand-in web's ~500 others, drawn by the same artist),
 beside this workspace's figures on the catalog. What the tagger learns of the team's names comes from its training
-split only (the `names` stage); the stand-in and the tagger are this workspace's, not retrained. The figures go to
-metrics/team_objects.json.
+split only (harvested by the `dataset` stage, learnt by `adapt_tagger`); the stand-in and the shipped tagger are
+this workspace's, not retrained. The figures go to metrics/team_objects.json.
 
 Usage: python -m benchmarks.team_objects [--scratch /tmp/team_objects]
 """
