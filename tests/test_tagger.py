@@ -115,7 +115,7 @@ def test_the_writers_check_names_what_a_writer_must_fix(tmp_path, capsys, monkey
     style = "style: {add_determiners: [a], remove_determiners: [the], joiners: [[', ', ' and ']], cases: [keep]}\n"
     path = tmp_path / "writer.yaml"
     path.write_text(style + "families:\n  plain:\n    add: ['Add a {add}.', 'add {add}', 'Add {add}!']\n"
-                    "    both: ['Swap {remove} for {add}.']\n")
+                    "    both: ['Swap {remove} for {add}.', 'Swap {remove} for {add}; leave the {keep}.']\n")
     found = problems(Wording.load(path))
     assert any("'a' before {add}" in p for p in found) and any("repeats 'add {add}'" in p for p in found)
     assert len(found) == 2

@@ -1,5 +1,6 @@
 """The check a wording writer runs on its file before handing it in: the format as training loads it, a
-determiner written into a template before a slot (the style's lists choose each object's determiner), near-copies,
+determiner written into a template before a list slot (the style's lists choose each object's determiner; `{keep}` is
+written bare, so "the {keep}" is the writer's own), near-copies,
 the count, and a few filled examples to read.
 
     python -m pipeline.data.wording_check path/to/writer.yaml [--minimum 550]
@@ -13,7 +14,7 @@ import numpy as np
 from pipeline.data.phrasing import Wording, WordingError, compose, template_slots
 
 DETERMINERS_BEFORE_SLOT = re.compile(
-    r"\b(a|an|the|one|another|any|some|each|every|this|these|those|my|your|more)\s+\{(add|remove|keep)\}",
+    r"\b(a|an|the|one|another|any|some|each|every|this|these|those|my|your|more)\s+\{(add|remove)\}",
     re.IGNORECASE)
 EXAMPLE_OBJECTS = {"add": [["cat"], ["red vintage bicycle", "cup of coffee", "owl"]],
                    "remove": [["lamp"], ["potted plant", "toy car"]]}
