@@ -9,8 +9,7 @@ from pipeline.config.names import NamesConfig
 from pipeline.config.section import load_section
 from pipeline.config.tagger import TaggerConfig, TaggerDevelopment
 from pipeline.console import run_stage, show_logs
-from pipeline.data.lexicon import LexiconMissingError, nouns
-from pipeline.data.names import known_wordnet
+from pipeline.data.lexicon import LexiconMissingError, known_wordnet, nouns
 from pipeline.measurement.tagger_evaluation import evaluate_tagger, wordings_plot
 from pipeline.paths import EVAL_DIR, METRICS, PLOTS, TAGGER_DEV_TEXTS, TAGGER_METRICS, TAGGER_PLOT
 from pipeline.pretrained import TAGGER, CheckpointError, load_checkpoint

@@ -134,3 +134,9 @@ def lexicon_wording(add_seeds: list[str], remove_seeds: list[str], depth: int, s
         for add_verb, remove_verb in subjects[group] for frame in (frames[0], frames[1 + rng.integers(len(frames) - 1)])
     })) for group, frames in FRAMES.items()}}
     return Wording(f"{LEXICON} (WordNet 3.0 verbs)", STYLE, families)
+
+
+def known_wordnet(names, determiners) -> list[str]:
+    """WordNet's `names`, in order, less those that begin with one of the tagger's `determiners` ("new world")."""
+    determiners = set(determiners)
+    return [name for name in names if name.split()[0] not in determiners]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.data.lexicon import nouns
+from pipeline.data.lexicon import known_wordnet, nouns
 from pipeline.data.phrasing import PLAIN_WORDING, load_wording
 from pipeline.paths import TEAM_NAMES, TEAM_TAGGER
 
@@ -57,12 +57,6 @@ def known_names(texts: list[str], wordnet_files: list[str]) -> dict:
     return harvest(texts) | {"wordnet": list(nouns(tuple(wordnet_files)))}
 
 
-def known_wordnet(names, determiners) -> set[str]:
-    """WordNet's `names` less those that begin with one of the tagger's `determiners` ("new world")."""
-    determiners = set(determiners)
-    return {name for name in names if name.split()[0] not in determiners}
-
-
 def with_known_names(saved_tagger: dict, path: Path = TEAM_NAMES) -> dict:
     """A saved tagger that also knows the team's names and WordNet's (none before the `dataset` stage has run).
     WordNet's names that begin with a determiner word are left out (`known_wordnet`), as in its training: a team's
@@ -70,7 +64,7 @@ def with_known_names(saved_tagger: dict, path: Path = TEAM_NAMES) -> dict:
     found = json.loads(path.read_text()) if path.is_file() else {}
     config = dict(saved_tagger["config"])
     wordnet = known_wordnet(found.get("wordnet", ()), config.get("determiners", ()))
-    config["names"] = sorted(set(config.get("names", ())) | set(found.get("names", ())) | wordnet)
+    config["names"] = sorted(set(config.get("names", ())) | set(found.get("names", ())) | set(wordnet))
     return {**saved_tagger, "config": config}
 
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from pipeline.config.tagger import TaggerConfig, TaggerDevelopment
 from pipeline.data.catalog import load_catalog
-from pipeline.data.lexicon import lexicon_wording, nouns
+from pipeline.data.lexicon import known_wordnet, lexicon_wording, nouns
 from pipeline.data.phrasing import Phrase, Wording, compose, joined, load_wording, merged_style
 from pipeline.training.schedule import one_cycle
 from submission_src.tagger import TAGS, ParsedQuery, QueryTagger, split_words
@@ -134,8 +134,8 @@ class ObjectNames:
         left out: a word is either part of how a text points at and speaks of objects, or part of a name."""
         vocabulary = open_vocabulary(config.vocabulary)
         adjectives = [a for a in vocabulary["adjectives"] if a.lower() not in determiners]
-        wordnet = [n for n in nouns(config.wordnet_files) if n not in template_words
-                   and n.split()[0] not in determiners] if config.wordnet_files else []
+        wordnet = [n for n in known_wordnet(nouns(config.wordnet_files), determiners)
+                   if n not in template_words] if config.wordnet_files else []
         return cls(vocabulary["nouns"], adjectives, config.open_vocabulary, config.adjectives, wordnet,
                    config.wordnet_names, config.compound_names, team, team_share)
 
