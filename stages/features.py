@@ -8,7 +8,7 @@ import os
 
 import torch
 
-from pipeline.config.features import FeaturesConfig, FeatureSpec
+from pipeline.config.features import FeaturesConfig, FeatureSpec, ViewsConfig
 from pipeline.config.runs import device_setting
 from pipeline.config.section import load_section
 from pipeline.console import run_stage, show_logs
@@ -34,9 +34,9 @@ def main() -> None:
     backbone.check_tail(spec.tail_blocks)
     key = feature_key(spec, backbone, data_fingerprint())
     splits = load_manifest()
-    store = extract(backbone, spec, image_table(splits), text_table(splits), CACHE_ROOT / key,
-                    chunk=features.chunk, workers=features.decode_workers, device=device,
-                    rank=rank, world_size=world_size)
+    images = image_table(splits, load_section(ViewsConfig))
+    store = extract(backbone, spec, images, text_table(splits), CACHE_ROOT / key, chunk=features.chunk,
+                    workers=features.decode_workers, device=device, rank=rank, world_size=world_size)
     if rank == 0:
         CURRENT_CACHE.write_text(json.dumps({"key": key, "store": str(store)}) + "\n")
         print(f"features: {store}")

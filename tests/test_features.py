@@ -15,8 +15,9 @@ import torch
 import yaml
 import zarr
 
-from pipeline.config.features import FeatureSpec
-from pipeline.training.feature_store import STORE_NAME
+from pipeline.config.data import PhotoVariation
+from pipeline.config.features import FeatureSpec, ViewsConfig
+from pipeline.training.feature_store import STORE_NAME, FeatureCache
 from pipeline.training.features import data_fingerprint, extract, feature_key, image_table, text_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +75,29 @@ def test_rows_follow_reference_groups(tiny):
             shared = set(group.target_image) - own
             assert all(images[str(Path(source.images) / name)] < rows[0] for name in shared), (split, reference)
         assert frame.target_image.duplicated().any()  # the split has shared targets, so both cases are checked
+
+
+def test_training_images_are_cached_in_each_view_and_other_splits_once(tiny, tmp_path):
+    _, spec, splits = tiny
+    views = ViewsConfig(count=3, photo=PhotoVariation(blur=1.0, jpeg_quality=(50, 60), cast=0.3, zoom=0.1))
+    plain = image_table({"val": splits["test"]}, views)
+    assert len(plain) == len(image_table(splits)) and (plain.view == 0).all() and (plain.look == "").all()
+    train = {"train": splits["test"]}
+    images = image_table(train, views)
+    assert len(images) == 3 * len(plain) and all(v == [0, 1, 2] for v in images.groupby("path").view.apply(list))
+    assert (images.view.to_numpy()[:3] == [0, 1, 2]).all()  # an image's views follow it
+    assert images[images.view > 0].look.is_unique and images.equals(image_table(train, views))
+    out = tmp_path / "c"
+    extract(spec.load_backbone(), spec, images, text_table(train), out, chunk=16, workers=0)
+    cache = FeatureCache.open(out)
+    first = cache.images.view == 0
+    as_they_are = FeatureCache.open(_extract(spec, train, tmp_path / "plain").parent)
+    torch.testing.assert_close(cache.image_embeddings[torch.from_numpy(first.to_numpy(copy=True))],
+                               as_they_are.image_embeddings, atol=1e-5, rtol=0)
+    view_of = cache.images.set_index(["path", "view"]).row
+    moved = [float((cache.image_embeddings[view_of[path, 0]] - cache.image_embeddings[view_of[path, 1]]).norm())
+             for path in images.path.unique()]
+    assert min(moved) > 1e-3  # every image's other look is another picture to the backbone
 
 
 KILLABLE = textwrap.dedent("""
@@ -176,8 +200,9 @@ def test_key_isolates_backbones(tiny, tmp_path):
     assert feature_key(spec, backbone, data="fingerprint A") != feature_key(spec, backbone, data="fingerprint B")
 
 
-def test_data_fingerprint_follows_the_text_table(tiny, tmp_path, monkeypatch):
-    """The object phrases come from the web catalog, not the data: a changed catalog is other features too."""
+def test_data_fingerprint_follows_the_text_table_and_the_views(tiny, tmp_path, monkeypatch):
+    """The object phrases come from the web catalog, not the data: a changed catalog is other features too; and
+    so are other views of the training images."""
     import pipeline.training.features as features
 
     _, _, splits = tiny
@@ -186,7 +211,12 @@ def test_data_fingerprint_follows_the_text_table(tiny, tmp_path, monkeypatch):
     Path("data").mkdir()
     Path("data/dataset.json").write_text(json.dumps({"splits": {"test": {
         "csv": test.csv, "images": test.images, "holdout": None, "fingerprint": "abc"}}}))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    Path("params.yaml").write_text(json.dumps(params))
     before = features.data_fingerprint()
+    Path("params.yaml").write_text(json.dumps(params | {"views": params["views"] | {"count": 2}}))
+    assert features.data_fingerprint() != before
+    Path("params.yaml").write_text(json.dumps(params))
     catalog = features.load_web_catalog()
     monkeypatch.setattr(features, "load_web_catalog", lambda: catalog[:-1])
     assert features.data_fingerprint() != before
@@ -196,7 +226,7 @@ def test_docs_snippet_runs(tiny, tmp_path, monkeypatch):
     folder, spec, splits = tiny
     tail = yaml.safe_load((ROOT / "params.yaml").read_text())["tail"] | {"blocks": 1}
     (tmp_path / "params.yaml").write_text(json.dumps({
-        "backbone": {"model": spec.model, "pretrained": spec.pretrained}, "tail": tail}))
+        "backbone": {"model": spec.model, "pretrained": spec.pretrained}, "tail": tail, "views": {}}))
     monkeypatch.chdir(tmp_path)
     Path("data").mkdir()
     test = splits["test"]

@@ -8,8 +8,9 @@ from PIL import Image
 
 from pipeline.config.data import LookVariation, PhotoVariation
 from pipeline.config.section import ParamsError
+from pipeline.data.photo import Photo, draw_photo, zoomed
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, Wording
-from pipeline.data.synth import CSV_COLUMNS, Photo, draw_photo, sample_split, write_plain_twin, write_split
+from pipeline.data.synth import CSV_COLUMNS, sample_split, write_plain_twin, write_split
 
 
 def test_split_has_challenge_format(small_split, small_config):
@@ -300,6 +301,32 @@ def test_a_photo_develops_within_its_ranges():
     image = Image.new("RGB", (16, 16), (120, 130, 140))
     assert Photo().develop(image) == image
     assert Photo(noise=3.0, gamma=1.1, seed=1).develop(image) != image
+
+
+def test_a_cast_and_a_zoom_draw_within_their_ranges_and_leave_other_draws_alone():
+    plain = PhotoVariation(blur=1.0, jpeg_quality=(50, 60))
+    varied = replace(plain, cast=0.3, zoom=0.1)
+    for seed in range(30):
+        before, after = np.random.default_rng(seed), np.random.default_rng(seed)
+        old, new = draw_photo(plain, before), draw_photo(varied, after)
+        assert (old.blur, old.jpeg_quality, old.seed) == (new.blur, new.jpeg_quality, new.seed)
+        assert old.gains == (1.0, 1.0, 1.0) and old.zoom == 1.0
+        assert all(0.7 <= g <= 1.18 for g in new.gains) and 0.9 <= new.zoom <= 1.1 and new.gains != old.gains
+    cast = Photo(gains=(1.0, 0.5, 1.0)).develop(Image.new("RGB", (8, 8), (100, 100, 100)))
+    assert cast.getpixel((4, 4)) == (100, 50, 100)
+
+
+def test_a_zoom_keeps_the_size_crops_in_or_frames_with_the_border():
+    image = Image.new("RGB", (40, 40), (90, 90, 90))
+    image.paste((250, 0, 0), (10, 10, 30, 30))  # a red square in the middle
+    def red_width(picture: Image.Image) -> int:
+        return int((np.asarray(picture)[20, :, 0] > 200).sum())
+    closer, farther = zoomed(image, 1.5), zoomed(image, 0.5)
+    assert closer.size == farther.size == image.size
+    assert red_width(closer) == 30 and red_width(farther) == 10
+    assert farther.getpixel((0, 0)) == (90, 90, 90)
+    taken = Photo(jpeg_quality=30).take(image)
+    assert taken.size == image.size and taken.mode == "RGB" and taken != image
 
 
 def test_beyond_catalog_splits_show_only_objects_no_catalog_split_holds(small_config):

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,6 +11,7 @@ from pipeline.training.experiment import interpolate, norm_parameters
 from pipeline.training.precision import bf16_autocast
 from pipeline.training.retriever import (
     NegativeMemory,
+    QuerySet,
     Retriever,
     contrastive_loss,
     object_alignment_loss,
@@ -233,6 +235,22 @@ def test_a_target_that_is_another_querys_reference_is_no_negative():
                             for i, k in enumerate(keep)]).mean()
     assert torch.isclose(masked, expected, atol=1e-5)
     assert contrastive_loss(queries, targets, references, scale, np.array([5, 6])) > masked + 0.3
+
+
+def test_views_repeat_each_query_over_its_images_other_looks_in_its_group():
+    frame = pd.DataFrame({"query_image": ["a", "a", "b"], "query_text": ["x", "y", "z"],
+                          "target_image": ["b", "c", "c"], "reference_row": [0, 0, 1], "target_row": [1, 2, 2]})
+    texts = torch.arange(3.0)[:, None]
+    queries = QuerySet(frame, texts, texts + 10, texts + 20, np.array([1, 2]))
+    images = pd.DataFrame({"path": ["a", "a", "b", "b", "c", "c"], "view": [0, 1] * 3, "row": [0, 3, 1, 4, 2, 5]})
+    assert queries.with_views(images[images.view == 0]) is queries
+    viewed = queries.with_views(images)
+    assert viewed.reference_rows.tolist() == [0, 0, 1, 3, 3, 4] and viewed.target_rows.tolist() == [1, 2, 2, 4, 5, 5]
+    assert viewed.reference_ids.tolist() == [0, 0, 1] * 2 and viewed.target_ids.tolist() == [1, 2, 2] * 2
+    assert viewed.texts.flatten().tolist() == [0, 1, 2] * 2 and viewed.remove.flatten().tolist() == [20, 21, 22] * 2
+    assert [g.tolist() for g in viewed.groups] == [[0, 1, 3, 4], [2, 5]]  # a group meets its views in one batch
+    assert viewed.database_rows().tolist() == [1, 2]  # evaluation's database is never a view
+    assert queries.reference_ids.tolist() == queries.reference_rows.tolist()
 
 
 def test_negative_memory_keeps_the_newest_copy_of_the_last_images_outside_the_batch():

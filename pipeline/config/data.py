@@ -21,6 +21,8 @@ class PhotoVariation:
     noise: float = 0.0  # pixel noise σ (0-255 scale), drawn from [0, noise]
     gamma: float = 0.0  # gamma drawn from [1 − gamma, 1 + gamma]
     jpeg_quality: tuple[int, int] = (92, 92)  # drawn from this range (inclusive)
+    cast: float = 0.0  # colour cast: each channel's gain drawn from [1 − cast, 1 + 0.6·cast]
+    zoom: float = 0.0  # scale about the centre drawn from [1 − zoom, 1 + zoom]
 
 
 @dataclass(frozen=True)

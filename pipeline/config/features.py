@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from pipeline.config.backbone import BackboneConfig
-from pipeline.config.section import load_section
+from pipeline.config.data import PhotoVariation
+from pipeline.config.section import ParamsError, load_section
 from pipeline.config.training import TailConfig
 from pipeline.params import load_params
 from pipeline.pretrained import BOOTSTRAP_WEIGHTS, verified
@@ -19,6 +20,22 @@ class FeaturesConfig:
     SECTION: ClassVar[str] = "features"
     chunk: int  # images per resumable chunk
     decode_workers: int
+
+
+@dataclass(frozen=True)
+class ViewsConfig:
+    """`views`: how many looks of each training image the cache holds. The first is the image as it is; each
+    other is the image in a photograph drawn from `photo` (pipeline/data/photo.py), cached as more tail inputs, and
+    training meets each query in every view (pipeline/training/retriever.py, `with_views`)."""
+
+    SECTION: ClassVar[str] = "views"
+    count: int = 1
+    photo: PhotoVariation = PhotoVariation()
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.count < 1:
+            raise ParamsError(f"params.yaml: views.count is {self.count}: at least 1 (the image as it is)")
 
 
 @dataclass(frozen=True)

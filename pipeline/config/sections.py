@@ -9,7 +9,7 @@ from pipeline.config.augment import AugmentConfig
 from pipeline.config.backbone import BackboneConfig
 from pipeline.config.bootstrap import BootstrapConfig
 from pipeline.config.data import SynthConfig
-from pipeline.config.features import FeaturesConfig
+from pipeline.config.features import FeaturesConfig, ViewsConfig
 from pipeline.config.names import NamesConfig
 from pipeline.config.runs import PackageConfig, VerifyConfig, device_setting, load_split
 from pipeline.config.section import ParamsError, load_section
@@ -18,8 +18,8 @@ from pipeline.config.training import AdapterConfig, LearningCurveConfig, TailCon
 from pipeline.params import load_params
 from pipeline.paths import OUTSIDE_SPLIT_ROOTS
 
-SECTIONS = (SynthConfig, TaggerConfig, TaggerDevelopment, NamesConfig, BackboneConfig, FeaturesConfig, TrainConfig,
-            AugmentConfig, AdapterConfig, TailConfig, LearningCurveConfig, PackageConfig, VerifyConfig)
+SECTIONS = (SynthConfig, TaggerConfig, TaggerDevelopment, NamesConfig, BackboneConfig, FeaturesConfig, ViewsConfig,
+            TrainConfig, AugmentConfig, AdapterConfig, TailConfig, LearningCurveConfig, PackageConfig, VerifyConfig)
 OTHERS = ("device", "bootstrap", *OUTSIDE_SPLIT_ROOTS)  # a scalar, a section with data's keys, the outside splits
 
 

@@ -3,51 +3,22 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from functools import cache
 from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageFilter
 from tqdm import tqdm
 
 from pipeline.config.data import PhotoVariation, SynthConfig
 from pipeline.data.artwork import ArtworkMissingError
 from pipeline.data.catalog import CatalogObject, load_catalog, load_web_catalog
 from pipeline.data.dataset import CSV_COLUMNS, DISTRACTORS_CSV, SPLITS
+from pipeline.data.photo import Photo, draw_photo
 from pipeline.data.phrasing import PLAIN_WORDING, SEALED_WORDING, load_wording
 from pipeline.data.render import render, sprite
 from pipeline.data.scenes import Scene, SceneSampler, held_out_pairs
-
-
-@dataclass(frozen=True)
-class Photo:
-    """One image's drawn photograph settings (see PhotoVariation); the default is the renderer's own look."""
-
-    blur: float = 0.0
-    noise: float = 0.0
-    gamma: float = 1.0
-    jpeg_quality: int = 92
-    seed: int = 0
-
-    def develop(self, image: Image.Image) -> Image.Image:
-        if self.blur:
-            image = image.filter(ImageFilter.GaussianBlur(self.blur))
-        if self.noise or self.gamma != 1.0:
-            pixels = np.asarray(image, np.float32) / 255
-            pixels = pixels ** self.gamma + np.random.default_rng(self.seed).normal(0, self.noise / 255, pixels.shape)
-            image = Image.fromarray(np.clip(pixels * 255 + 0.5, 0, 255).astype(np.uint8), "RGB")
-        return image
-
-
-def draw_photo(variation: PhotoVariation, rng: np.random.Generator) -> Photo:
-    """One image's photograph settings, drawn from the variation's ranges."""
-    lo, hi = variation.jpeg_quality
-    return Photo(float(rng.uniform(0, variation.blur)), float(rng.uniform(0, variation.noise)),
-                 float(rng.uniform(1 - variation.gamma, 1 + variation.gamma)), int(rng.integers(lo, hi + 1)),
-                 int(rng.integers(2**31)))
 
 
 @cache

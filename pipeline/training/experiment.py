@@ -64,12 +64,13 @@ class Experiment:
 
     def training_queries(self, share: float | None = None, augment: AugmentConfig | None = None) -> QuerySet:
         """The training split's queries (of a `share` of its reference images: whole groups), augmented as
-        `augment` says (default: params `augment`); the augmentation only ever sees the queries chosen."""
+        `augment` says (default: params `augment`), each in every view of its images the cache holds (params
+        `views`); the augmentation only ever sees the queries chosen."""
         queries = self.queries("train")
         if share is not None:
             queries = queries.reference_groups(share, self.settings.learning_curve.seed)
         return augment_queries(queries, augment or self.settings.augment, self.settings.wording,
-                               self.backbone.encode_text)
+                               self.backbone.encode_text).with_views(self.cache.images)
 
     def fusion(self, text: bool | None = None) -> FusionAdapter:
         """A new fusion adapter of the params' size; `text`: whether it reads the whole text (default: params)."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zlib
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +24,11 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from pipeline.config.features import FeatureSpec
+from pipeline.config.features import FeatureSpec, ViewsConfig
+from pipeline.config.section import load_section
 from pipeline.data.catalog import load_web_catalog
 from pipeline.data.dataset import SplitSource, load_manifest, manifest_fingerprint
+from pipeline.data.photo import Photo, draw_photo
 from pipeline.paths import CACHE_ROOT
 from pipeline.pretrained import file_sha256
 from pipeline.training.feature_store import STORE_FORMAT, FeatureCache, StoreWriter
@@ -48,11 +52,13 @@ def feature_key(spec: FeatureSpec, backbone: Backbone, data: str = "") -> str:
     return digest.hexdigest()[:16]
 
 
-def image_table(splits: dict[str, SplitSource]) -> pd.DataFrame:
-    """Every unique image of every split (path, split, objects when the split records them), one row each.
+def image_table(splits: dict[str, SplitSource], views: ViewsConfig = ViewsConfig()) -> pd.DataFrame:
+    """Every unique image of every split (path, split, objects when the split records them), one row each, and
+    `views.count − 1` more rows for each training image: the same file in another look (`look`: the Photo it
+    is developed through, as JSON; empty for the image as it is; `view`: 0 for it).
 
     Rows follow reference groups: each reference image, then its targets, then the split's distractors; so the
-    rows one batch needs lie close together in the store.
+    rows one batch needs lie close together in the store. An image's views follow it.
     """
     rows = []
     for split, source in splits.items():
@@ -63,11 +69,20 @@ def image_table(splits: dict[str, SplitSource]) -> pd.DataFrame:
         scenes_path = Path(source.csv).parent / "scenes.parquet"
         objects = pd.read_parquet(scenes_path).set_index("image").objects if scenes_path.is_file() else None
         for name in names:
-            rows.append({"path": str(Path(source.images) / name), "split": split, "image": name,
-                         "objects": list(objects[name]) if objects is not None else None})
-    table = pd.DataFrame(rows).drop_duplicates("path").reset_index(drop=True)
+            path = str(Path(source.images) / name)
+            for view in range(views.count if split == "train" else 1):
+                rows.append({"path": path, "split": split, "image": name,
+                             "objects": list(objects[name]) if objects is not None else None,
+                             "view": view, "look": view_photo(views, path, view).to_json() if view else ""})
+    table = pd.DataFrame(rows).drop_duplicates(["path", "view"]).reset_index(drop=True)
     table["row"] = np.arange(len(table))
     return table
+
+
+def view_photo(views: ViewsConfig, path: str, view: int) -> Photo:
+    """The photograph `view` of the image at `path` is developed through: drawn from `views.photo`, fixed by the
+    image's name and the view, so the same image always gets the same looks."""
+    return draw_photo(views.photo, np.random.default_rng([views.seed, view, zlib.crc32(Path(path).name.encode())]))
 
 
 def text_table(splits: dict[str, SplitSource]) -> pd.DataFrame:
@@ -82,23 +97,30 @@ def text_table(splits: dict[str, SplitSource]) -> pd.DataFrame:
 
 
 def data_fingerprint() -> str:
-    """What the cache's key takes from the data: the dataset stage's fingerprint (rows and image bytes) and the
-    text table it embeds (query texts and the web's object phrases, which the data does not fix)."""
+    """What the cache's key takes from the data: the dataset stage's fingerprint (rows and image bytes), the
+    text table it embeds (query texts and the web's object phrases, which the data does not fix) and the views of
+    the training images it holds (params `views`)."""
     texts = "\n".join(text_table(load_manifest()).text)
-    return hashlib.sha1(f"{manifest_fingerprint()}\0{texts}".encode()).hexdigest()
+    views = json.dumps(asdict(load_section(ViewsConfig)), sort_keys=True)
+    return hashlib.sha1(f"{manifest_fingerprint()}\0{texts}\0{views}".encode()).hexdigest()
 
 
 class ImageFiles(Dataset):
-    """The reader: image files → preprocessed pixels, through the judge's own loader."""
+    """The reader: image files → preprocessed pixels, through the judge's own loader; an image with a `look` (a
+    Photo as JSON, image_table's column) is developed through it first."""
 
-    def __init__(self, paths: list[str], preprocess):
+    def __init__(self, paths: list[str], preprocess, looks: list[str] | None = None):
         self.paths, self.preprocess = paths, preprocess
+        self.looks = looks or [""] * len(paths)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return self.preprocess(load_rgb(self.paths[i])[0])
+        image = load_rgb(self.paths[i])[0]
+        if self.looks[i]:
+            image = Photo.from_json(self.looks[i]).take(image)
+        return self.preprocess(image)
 
 
 @torch.no_grad()
@@ -149,7 +171,8 @@ def extract(backbone: Backbone, spec: FeatureSpec, images: pd.DataFrame, texts: 
     chunks = writer.pending(rank, world_size)
     rows = writer.rows(chunks)
     # Batches are whole chunks: every chunk but the last of the store is full, and that one comes last here.
-    loader = DataLoader(ImageFiles(images.path.iloc[rows].tolist(), backbone.preprocess), batch_size=chunk,
+    looks = images.look.iloc[rows].tolist() if "look" in images else None
+    loader = DataLoader(ImageFiles(images.path.iloc[rows].tolist(), backbone.preprocess, looks), batch_size=chunk,
                         num_workers=workers, pin_memory=half)
     started = time.time()
     bar = tqdm(total=len(rows), desc=f"features: images (rank {rank}/{world_size})", unit="img")

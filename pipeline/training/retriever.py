@@ -54,6 +54,15 @@ class QuerySet:
         return self.frame.target_row.to_numpy()
 
     @property
+    def reference_ids(self) -> np.ndarray:
+        """Which image each reference is, whatever view of it the query shows (its first view's cache row)."""
+        return self.frame.get("reference_id", self.frame.reference_row).to_numpy()
+
+    @property
+    def target_ids(self) -> np.ndarray:
+        return self.frame.get("target_id", self.frame.target_row).to_numpy()
+
+    @property
     def groups(self) -> list[np.ndarray]:
         """Query indices by reference image, in order of first appearance."""
         return list(self.frame.groupby("query_image", sort=False).indices.values())
@@ -70,12 +79,29 @@ class QuerySet:
         frame = self.frame.iloc[index].reset_index(drop=True)
         return QuerySet(frame, self.texts[index], self.add[index], self.remove[index], frame.target_row.to_numpy())
 
+    def with_views(self, images: pd.DataFrame) -> "QuerySet":
+        """Every query again in each other view of its images that the cache's `images` table holds (the same
+        text and phrases over that view's rows), in the same reference group. `reference_id` and `target_id` keep
+        which image each row shows, so that no view of a query's own target is taken for its negative."""
+        others = images[images.view > 0]
+        if others.empty:
+            return self
+        first = images[images.view == 0].set_index("path").row
+        view_row = dict(zip(zip(others.path.map(first), others.view), others.row))
+        base = self.frame.assign(reference_id=self.frame.reference_row, target_id=self.frame.target_row, view=0)
+        frames = [base] + [base.assign(view=view, reference_row=[view_row.get((r, view), r) for r in base.reference_id],
+                                       target_row=[view_row.get((r, view), r) for r in base.target_id])
+                           for view in sorted(others.view.unique())]
+        count = len(frames)
+        return QuerySet(pd.concat(frames, ignore_index=True), self.texts.repeat(count, 1), self.add.repeat(count, 1),
+                        self.remove.repeat(count, 1), self.database)
+
 
 @torch.no_grad()
 def build_query_set(cache: FeatureCache, source: SplitSource, tagger: QueryTagger, backbone: Backbone) -> QuerySet:
     """The split's queries over the cache (images found by path, so a split may share another's images)."""
     frame = source.load()
-    image_rows = cache.images.set_index("path").row
+    image_rows = cache.images[cache.images.view == 0].set_index("path").row
     def rows_of(names: pd.Series) -> np.ndarray:
         return pd.Series([str(Path(source.images) / n) for n in names]).map(image_rows).to_numpy()
     text_rows = cache.texts.set_index("text").row
@@ -88,20 +114,21 @@ def build_query_set(cache: FeatureCache, source: SplitSource, tagger: QueryTagge
 
 
 def contrastive_loss(queries: torch.Tensor, targets: torch.Tensor, references: torch.Tensor,
-                     logit_scale: torch.Tensor, target_rows: np.ndarray | None = None,
-                     reference_rows: np.ndarray | None = None,
+                     logit_scale: torch.Tensor, target_images: np.ndarray | None = None,
+                     reference_images: np.ndarray | None = None,
                      remembered: torch.Tensor | None = None) -> torch.Tensor:
     """InfoNCE of each query against the batch's targets (siblings among them) and its own reference image.
 
-    `target_rows`, `reference_rows` (cache rows of the batch's targets and references): a candidate that is the
-    query's own target image is no negative, only its own column counts: another query's copy of it (a target
-    several references reach), or another query's reference (an inverse edit in the same batch). `remembered`:
+    `target_images`, `reference_images` (which image each of the batch's targets and references is:
+    QuerySet.target_ids, one for every view of an image): a candidate that is the query's own target image is no
+    negative, only its own column counts: another query's copy of it (a target several references reach, or the
+    same target in another view), or another query's reference (an inverse edit in the same batch). `remembered`:
     more negatives, none of them an image of the batch (a NegativeMemory's).
     """
     candidates = torch.cat([targets, references] + ([remembered] if remembered is not None else []))
     logits = logit_scale.exp() * queries @ candidates.T
-    if target_rows is not None:
-        rows = [torch.as_tensor(r, device=logits.device) for r in (target_rows, reference_rows) if r is not None]
+    if target_images is not None:
+        rows = [torch.as_tensor(r, device=logits.device) for r in (target_images, reference_images) if r is not None]
         same = rows[0][:, None] == torch.cat(rows)[None, :]
         same[:, : len(rows[0])].fill_diagonal_(False)
         logits[:, : same.shape[1]] = logits[:, : same.shape[1]].masked_fill(same, float("-inf"))
@@ -251,10 +278,10 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
             with bf16_autocast(retriever.device, enabled=retriever.backbone is not None):
                 reference, target = retriever.embed_references_and_targets(features, queries, index)
                 query = retriever.fuse(reference, queries, index)
-            rows = np.concatenate([queries.reference_rows[index], queries.target_rows[index]])
-            remembered = memory.negatives(rows) if memory else None
+            images = np.concatenate([queries.reference_ids[index], queries.target_ids[index]])
+            remembered = memory.negatives(images) if memory else None
             loss = contrastive_loss(query.float(), target.float(), reference.float(), retriever.logit_scale,
-                                    queries.target_rows[index], queries.reference_rows[index], remembered)
+                                    queries.target_ids[index], queries.reference_ids[index], remembered)
             if object_weight:
                 loss = loss + object_weight * object_alignment_loss(
                     reference.float(), target.float(), queries.add[index].to(retriever.device),
@@ -264,7 +291,7 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
             optimizer.step()
             scheduler.step()
             if memory:
-                memory.remember(torch.cat([reference, target]).float(), rows)
+                memory.remember(torch.cat([reference, target]).float(), images)
             losses.append(loss.item())
         batches.close()  # a stream cut short (max_batches) finishes its read before the next epoch reuses buffers
         epoch_seconds = (time.time() - epoch_started) * batch_counts[epoch] / timed
