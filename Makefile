@@ -94,7 +94,8 @@ SWEEP := 'head_only:features.tail_blocks=0+tail.lr=0.001' 'k4_e5:tail.epochs=5' 
 	'photo_looks_mild:data.looks.train={scene:{floor_color:0.5,max_texture:0.1,lighting:0.25,photo_floors:true},photo:{blur:0.8,jpeg_quality:[60,95]}}' \
 	'no_lexicon:tagger.lexicon=null' \
 	'shuffled:tail.linked_batches=false+tail.negative_memory=0+tail.batch_size=128+tail.epochs=10' \
-	'no_memory:tail.negative_memory=0'
+	'no_memory:tail.negative_memory=0' 'views_2:views.count=2' 'views_3:views.count=3' \
+	'views_2_grey:views.count=2+data.looks.train=null'
 ONLY ?=
 sweep: setup
 	set -f; for row in $(SWEEP); do name=$${row%%:*}; \
