@@ -107,7 +107,7 @@ sweep: setup
 	$(BIN)/python -m pipeline.measurement.sweep
 	$(BIN)/python -m pipeline.measurement.report
 
-# Remakes the checkpoints shipped in pretrained/ (the stand-in CLIP, ~70 min on 2 CPU cores; the tagger, ~12 min)
+# Remakes the checkpoints shipped in pretrained/ (the stand-in CLIP, ~70 min on 2 CPU cores; the tagger, ~20 min)
 # with their recorded recipes, even when nothing changed; commit them with dvc.lock afterwards.
 pretrained: setup
 	dvc repro --force --single-item bootstrap train_tagger
