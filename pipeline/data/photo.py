@@ -71,11 +71,9 @@ def draw_photo(variation: PhotoVariation, rng: np.random.Generator) -> Photo:
     """One image's photograph settings, drawn from the variation's ranges (a cast or zoom of 0 draws nothing, so
     a variation without them draws as it always did)."""
     lo, hi = variation.jpeg_quality
-    photo = Photo(float(rng.uniform(0, variation.blur)), float(rng.uniform(0, variation.noise)),
-                  float(rng.uniform(1 - variation.gamma, 1 + variation.gamma)), int(rng.integers(lo, hi + 1)),
-                  int(rng.integers(2**31)))
-    gains = photo.gains
-    if variation.cast:
-        gains = tuple(float(g) for g in 1 + variation.cast * rng.uniform(-1.0, 0.6, size=3))
+    blur, noise = float(rng.uniform(0, variation.blur)), float(rng.uniform(0, variation.noise))
+    gamma = float(rng.uniform(1 - variation.gamma, 1 + variation.gamma))
+    quality, seed = int(rng.integers(lo, hi + 1)), int(rng.integers(2**31))
+    gains = tuple(float(g) for g in 1 + variation.cast * rng.uniform(-1.0, 0.6, size=3)) if variation.cast else None
     zoom = float(rng.uniform(1 - variation.zoom, 1 + variation.zoom)) if variation.zoom else 1.0
-    return Photo(photo.blur, photo.noise, photo.gamma, photo.jpeg_quality, photo.seed, gains, zoom)
+    return Photo(blur, noise, gamma, quality, seed, gains or (1.0, 1.0, 1.0), zoom)

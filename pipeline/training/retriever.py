@@ -264,6 +264,7 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
     scheduler = one_cycle(optimizer, [group["lr"] for group in groups], sum(batch_counts), pct_start=0.1)
     history = []
     memory = NegativeMemory(negative_memory) if negative_memory else None
+    reference_ids, target_ids = queries.reference_ids, queries.target_ids  # once, not per batch
     retriever.train()
     if retriever.backbone is not None:
         retriever.backbone.eval()  # frozen batch-norm statistics; only the tail's weights learn
@@ -278,10 +279,10 @@ def train_retriever(retriever: Retriever, cache, queries: QuerySet, *, epochs: i
             with bf16_autocast(retriever.device, enabled=retriever.backbone is not None):
                 reference, target = retriever.embed_references_and_targets(features, queries, index)
                 query = retriever.fuse(reference, queries, index)
-            images = np.concatenate([queries.reference_ids[index], queries.target_ids[index]])
+            images = np.concatenate([reference_ids[index], target_ids[index]])
             remembered = memory.negatives(images) if memory else None
             loss = contrastive_loss(query.float(), target.float(), reference.float(), retriever.logit_scale,
-                                    queries.target_ids[index], queries.reference_ids[index], remembered)
+                                    target_ids[index], reference_ids[index], remembered)
             if object_weight:
                 loss = loss + object_weight * object_alignment_loss(
                     reference.float(), target.float(), queries.add[index].to(retriever.device),
