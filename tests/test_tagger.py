@@ -264,3 +264,14 @@ def test_saved_tagger_round_trips(trained_tagger):
     again = QueryTagger.from_saved(torch.load(path, weights_only=True))
     texts = ["swap the cat for a dog", "lose the hat, add a scarf"]
     torch.testing.assert_close(again(texts), tagger(texts))
+
+
+def test_keep_written_with_its_own_determiner_is_filled_bare():
+    style = Wording.load(PLAIN_WORDING).style  # remove determiners: "the"
+
+    def fill(template: str) -> str:
+        return compose(template, ["cat"], [], "sofa", style, np.random.default_rng(0)).text
+
+    assert fill("Leave {keep} alone, add {add}").startswith("Leave the sofa alone")
+    assert fill("Leave the {keep} alone, add {add}").startswith("Leave the sofa alone")
+    assert fill("Keep that {keep}; add {add}").startswith("Keep that sofa;")

@@ -8,6 +8,7 @@ the query tagger learns from and what the held-out evaluation scores against.
 """
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from functools import cache
@@ -25,6 +26,12 @@ SLOTS = ("add", "remove", "keep", "n_add", "n_remove")
 GROUPS = ("add", "remove", "both", "none")
 CASES = ("keep", "lower", "upper", "capital", "title")
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
+# Words that determine an object: a writer must not put one before a list slot (the style's lists choose each
+# object's); before `{keep}`, which the brief lets a writer determine ("the {keep}"), one means: fill it bare.
+DETERMINER_WORDS = ("a", "an", "the", "one", "another", "any", "some", "each", "every", "this", "these", "those",
+                    "my", "your", "more")
+# "that" before a list slot is mostly the conjunction ("make sure that {remove} goes"), so only {keep} reads it.
+_ENDS_WITH_DETERMINER = re.compile(rf"\b({'|'.join(DETERMINER_WORDS + ('that',))})\s+$", re.IGNORECASE)
 
 
 class WordingError(ValueError):
@@ -202,7 +209,8 @@ def compose(template: str, add: Sequence[str], remove: Sequence[str], keep: str 
             spans += [Span(len(text) + a, len(text) + b, slot, len(text) + d) for d, a, b in ranges]
             text += value
         elif slot == "keep":
-            text += _with_determiner(keep, _pick(style.remove_determiners, rng))
+            determined = _ENDS_WITH_DETERMINER.search(text)
+            text += keep if determined else _with_determiner(keep, _pick(style.remove_determiners, rng))
         elif slot in ("n_add", "n_remove"):
             text += NUMBER_WORDS[len(add if slot == "n_add" else remove)]
     return Phrase(_apply_case(text, _pick(style.cases, rng)), tuple(spans), family, template)

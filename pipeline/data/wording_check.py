@@ -11,11 +11,9 @@ import sys
 
 import numpy as np
 
-from pipeline.data.phrasing import Wording, WordingError, compose, template_slots
+from pipeline.data.phrasing import DETERMINER_WORDS, Wording, WordingError, compose, template_slots
 
-DETERMINERS_BEFORE_SLOT = re.compile(
-    r"\b(a|an|the|one|another|any|some|each|every|this|these|those|my|your|more)\s+\{(add|remove)\}",
-    re.IGNORECASE)
+DETERMINERS_BEFORE_SLOT = re.compile(rf"\b({'|'.join(DETERMINER_WORDS)})\s+\{{(add|remove)\}}", re.IGNORECASE)
 EXAMPLE_OBJECTS = {"add": [["cat"], ["red vintage bicycle", "cup of coffee", "owl"]],
                    "remove": [["lamp"], ["potted plant", "toy car"]]}
 
