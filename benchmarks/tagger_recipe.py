@@ -3,10 +3,13 @@
 Each variant is the params' `tagger` recipe with some fields replaced; a tagger is trained for it and scored as it
 ships (WordNet's names known, `names.wordnet`) on every development wording, and on the development names in the
 rigid and the free development wording: the name-alone exact rate with a template-bootstrap 95 % interval.
-Appends to metrics/tagger_recipe.json.
+Appends to metrics/tagger_recipe.json. The variant `shipped` trains nothing: it scores the tagger in pretrained/
+(what `dvc repro -s train_tagger` made of the params' recipe, fp16) on the same development material only, so a
+recipe can be judged from the stage's own tagger before anything reads the held-out sets.
 
     python -m benchmarks.tagger_recipe --variant base --variant "steps=4500" \
         --variant "corpus+=pipeline/assets/phrasings/training/blind_c.yaml;steps=4500"
+    python -m benchmarks.tagger_recipe --variant shipped
 """
 import argparse
 import json
@@ -24,7 +27,9 @@ from pipeline.data.lexicon import known_wordnet, nouns
 from pipeline.measurement.benchmark_outputs import TAGGER_RECIPE_METRICS
 from pipeline.measurement.seal import name_list
 from pipeline.measurement.tagger_evaluation import name_scores
+from pipeline.pretrained import TAGGER, TAGGER_DIR, load_checkpoint
 from pipeline.training.tagging import dev_phrases, scored_phrases, train_tagger
+from submission_src.tagger import QueryTagger
 
 
 def variant_config(base: TaggerConfig, spec: str) -> TaggerConfig:
@@ -65,9 +70,14 @@ def main() -> None:
     wordnet = nouns(load_section(NamesConfig).wordnet)
     results = json.loads(TAGGER_RECIPE_METRICS.read_text()) if TAGGER_RECIPE_METRICS.exists() else []
     for spec in args.variant:
-        config = variant_config(base, spec)
+        config = variant_config(base, "base" if spec == "shipped" else spec)
         started = time.time()
-        tagger, _ = train_tagger(config, {}, log_every=config.steps + 1)
+        if spec == "shipped":
+            tagger = QueryTagger.from_saved(load_checkpoint(TAGGER))
+            recipe = json.loads((TAGGER_DIR / "recipe.json").read_text())["tagger"]
+            spec = f"shipped: {len(recipe['corpus'])} corpus files, {recipe['steps']} steps"
+        else:
+            tagger, _ = train_tagger(config, {}, log_every=config.steps + 1)
         seconds = time.time() - started
         tagger.know(known_wordnet(wordnet, tagger.determiners))  # as it ships
         row = {"variant": spec, "train_seconds": seconds, **development_scores(tagger, development, config.seed)}
