@@ -24,6 +24,8 @@ from open_clip.transformer import VisionTransformer
 from PIL import Image
 from torch import nn
 
+from .images import with_white_balance
+
 
 def build_clip(model_cfg: dict, preprocess_cfg: dict | None = None) -> nn.Module:
     """A CLIP with random weights from an open_clip model config (its `model_cfg` schema: embed_dim, vision_cfg,
@@ -209,7 +211,8 @@ class Backbone(nn.Module):
     """An open_clip CLIP seen as: image trunk → last K visual blocks (the tail) → embedding; text → embedding.
 
     Splitting the vision tower lets training cache what enters the tail and retrain only the tail. `config` is
-    open_clip's resolved config (`{"model_cfg", "preprocess_cfg"}`): what ships, so the judge builds this model.
+    open_clip's resolved config (`{"model_cfg", "preprocess_cfg"}`, and `"white_balance": true` where images are
+    white-balanced before the tower: images.WhiteBalance): what ships, so the judge builds this model.
     """
 
     def __init__(self, clip: nn.Module, tokenizer, config: dict):
@@ -217,12 +220,17 @@ class Backbone(nn.Module):
         self.clip, self.tokenizer, self.config = clip, tokenizer, config
         self.split = tower_split(clip.visual)
         self.preprocess = image_transform_v2(PreprocessCfg(**clip.visual.preprocess_cfg), is_train=False)
+        if config.get("white_balance"):
+            self.preprocess = with_white_balance(self.preprocess)
 
     @classmethod
-    def create(cls, model: str | dict, pretrained: str | None = None) -> "Backbone":
+    def create(cls, model: str | dict, pretrained: str | None = None, white_balance: bool = False) -> "Backbone":
         """`model`: an open_clip architecture name, a model-config dict, or a path to a model-config JSON;
-        `pretrained`: an open_clip tag, a checkpoint path, or None for random weights (see `resolve_config`)."""
+        `pretrained`: an open_clip tag, a checkpoint path, or None for random weights (see `resolve_config`);
+        `white_balance`: images balanced by their median colour before the tower (images.WhiteBalance)."""
         config, checkpoint = resolve_config(model, pretrained)
+        if white_balance:
+            config["white_balance"] = True
         backbone = cls.from_config(config)
         if checkpoint:
             open_clip.load_checkpoint(backbone.clip, checkpoint)

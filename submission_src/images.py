@@ -76,6 +76,36 @@ def load_rgb(name, min_side: int = 0) -> tuple[Image.Image, bool]:
     return Image.new("RGB", (224, 224), BLANK_RGB), False
 
 
+class WhiteBalance:
+    """Scales each colour channel so that the image's median colour becomes a grey of the same brightness.
+
+    The median pixel of a top-down scene is its floor: a colour cast, or a tinted floor, then reaches the tower as
+    a grey floor would, and what stands on it keeps its colours relative to the floor. Runs on a PIL image or on
+    uint8 tensors [..., 3, H, W] (a batch at once), where a transform pipeline's resizing has left them.
+    """
+
+    MAX_GAIN = 4.0  # a floor that is nearly black in one channel is not stretched past this
+
+    def __call__(self, image):
+        if isinstance(image, Image.Image):
+            pixels = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+            return Image.fromarray(self(pixels).permute(1, 2, 0).numpy())
+        median = image.flatten(-2).float().median(dim=-1).values.clamp(min=1.0)  # [..., 3]
+        gains = (median.mean(dim=-1, keepdim=True) / median).clamp(1 / self.MAX_GAIN, self.MAX_GAIN)
+        return (image.float() * gains[..., None, None]).round().clamp(0, 255).to(torch.uint8)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def with_white_balance(transform: Compose) -> Compose:
+    """`transform` with `WhiteBalance` after its resizing and cropping (on the fewest pixels), before the
+    conversion to a normalised tensor."""
+    steps = list(transform.transforms)
+    at = next(i for i, t in enumerate(steps) if isinstance(t, (MaybeConvertMode, MaybeToTensor, Normalize)))
+    return Compose(steps[:at] + [WhiteBalance()] + steps[at:])
+
+
 class PixelPipeline:
     """open_clip's eval transform split where it is cheapest to run.
 

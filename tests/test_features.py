@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from pipeline.config.data import PhotoVariation
 from pipeline.config.features import FeatureSpec, ViewsConfig
 from pipeline.training.feature_store import STORE_NAME, FeatureCache
 from pipeline.training.features import data_fingerprint, extract, feature_key, image_table, text_table
+from submission_src.backbone import Backbone
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,6 +194,11 @@ def test_key_isolates_backbones(tiny, tmp_path):
     backbone = spec.load_backbone()
     assert feature_key(spec, backbone) == feature_key(FeatureSpec(spec.model, spec.pretrained, 1), backbone)
     assert feature_key(spec, backbone) != feature_key(FeatureSpec(spec.model, spec.pretrained, 2), backbone)
+    balanced = replace(spec, white_balance=True).load_backbone()
+    assert balanced.config["white_balance"] and "WhiteBalance" in repr(balanced.preprocess)
+    assert "WhiteBalance" in repr(Backbone.from_config(balanced.config).preprocess)  # the shipped config carries it
+    assert "WhiteBalance" not in repr(backbone.preprocess)
+    assert feature_key(spec, backbone) != feature_key(replace(spec, white_balance=True), balanced)
     other = tmp_path / "other.pt"
     state = backbone.clip.state_dict()
     state["logit_scale"] = state["logit_scale"] + 1

@@ -152,6 +152,33 @@ def test_pixel_pipeline_matches_the_pil_transform(shipped_images, small_split, r
     assert (batch - expected).abs().max() < 5 * grey_level and (batch - expected).abs().mean() < 0.25 * grey_level
 
 
+def test_white_balance_undoes_a_colour_cast_the_same_on_both_paths(shipped_images, small_split):
+    """A scene under a colour cast reaches the tower as the scene does, within rounding and up to its brightness;
+    a grey-floored scene is left almost as it is; the PIL path and the batched tensor path agree."""
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    balance = shipped_images.WhiteBalance()
+    scene = np.asarray(Image.open(next((small_split / "images").iterdir())).convert("RGB").resize((64, 64)))
+    cast = (scene * np.array([1.0, 0.85, 0.6])).astype(np.uint8)  # no channel clipped
+
+    def as_tensor(pixels: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.array(pixels)).permute(2, 0, 1)
+
+    scene_t, cast_t = as_tensor(scene), as_tensor(cast)
+    balanced, balanced_cast = balance(torch.stack([scene_t, cast_t])).float()
+    assert (balanced - scene_t.float()).abs().mean() < 4  # the floor was grey already
+    brightness = balanced_cast.sum() / balanced.sum()
+    assert (balanced_cast - brightness * balanced).abs().mean() < 4 < (cast_t.float() - scene_t.float()).abs().mean()
+    via_pil = torch.from_numpy(np.asarray(balance(Image.fromarray(cast)))).permute(2, 0, 1).float()
+    assert torch.equal(via_pil, balanced_cast)
+    transform = shipped_images.with_white_balance(image_transform_v2(PreprocessCfg(size=40), is_train=False))
+    assert [type(t).__name__ for t in transform.transforms].index("WhiteBalance") == 2  # after resize and crop
+    pixels = shipped_images.PixelPipeline(transform, "cpu", torch.float32)
+    flat = torch.from_numpy(cast.reshape(-1).copy())
+    grey_level = 1 / 255 / min(transform.transforms[-1].std)
+    assert (pixels(flat, torch.tensor([[64, 64]]))[0] - transform(Image.fromarray(cast))).abs().mean() < grey_level
+
+
 def test_database_embeddings_equal_the_plain_open_clip_path(embeds, loaded, small_split):
     """Threads, packed buffers and device-side resizing give what PIL transform → image tower gives, row for
     row, up to the resize's grey-level differences (and fp16 where there is a GPU)."""

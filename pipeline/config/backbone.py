@@ -11,3 +11,4 @@ class BackboneConfig:
     SECTION: ClassVar[str] = "backbone"
     model: str  # open_clip architecture name, or a model-config JSON path
     pretrained: str | None  # open_clip tag, checkpoint path, or 'bootstrap'
+    white_balance: bool = False  # images balanced by their median colour before the tower (it ships with the model)

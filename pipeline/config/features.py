@@ -44,12 +44,13 @@ class FeatureSpec:
     model: str
     pretrained: str | None
     tail_blocks: int
+    white_balance: bool = False
 
     @classmethod
     def from_params(cls, params: Mapping | None = None) -> "FeatureSpec":
         params = load_params() if params is None else params
         backbone = load_section(BackboneConfig, params)
-        return cls(backbone.model, backbone.pretrained, load_section(TailConfig, params).blocks)
+        return cls(backbone.model, backbone.pretrained, load_section(TailConfig, params).blocks, backbone.white_balance)
 
     @property
     def weights(self) -> str | None:
@@ -57,4 +58,4 @@ class FeatureSpec:
         return str(verified(BOOTSTRAP_WEIGHTS)) if self.pretrained == "bootstrap" else self.pretrained
 
     def load_backbone(self) -> Backbone:
-        return Backbone.create(self.model, self.weights)
+        return Backbone.create(self.model, self.weights, self.white_balance)
