@@ -96,7 +96,10 @@ SWEEP := 'head_only:features.tail_blocks=0+tail.lr=0.001' 'k4_e5:tail.epochs=5' 
 	'shuffled:tail.linked_batches=false+tail.negative_memory=0+tail.batch_size=128+tail.epochs=10' \
 	'no_memory:tail.negative_memory=0' 'views_2:views.count=2' 'views_3:views.count=3' \
 	'views_2_grey:views.count=2+data.looks.train=null' \
-	'white_balance:backbone.white_balance=true' 'white_balance_grey:backbone.white_balance=true+data.looks.train=null'
+	'white_balance:backbone.white_balance=image+data.looks.train=$(MILD_LOOKS)' \
+	'white_balance_grey:backbone.white_balance=image+data.looks.train=null' \
+	'floor_balance:backbone.white_balance=floor+data.looks.train=null' \
+	'floor_balance_looks:backbone.white_balance=floor+data.looks.train=$(MILD_LOOKS)'
 ONLY ?=
 sweep: setup
 	set -f; for row in $(SWEEP); do name=$${row%%:*}; \

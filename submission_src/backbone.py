@@ -211,7 +211,7 @@ class Backbone(nn.Module):
     """An open_clip CLIP seen as: image trunk → last K visual blocks (the tail) → embedding; text → embedding.
 
     Splitting the vision tower lets training cache what enters the tail and retrain only the tail. `config` is
-    open_clip's resolved config (`{"model_cfg", "preprocess_cfg"}`, and `"white_balance": true` where images are
+    open_clip's resolved config (`{"model_cfg", "preprocess_cfg"}`, and `"white_balance": <scope>` where images are
     white-balanced before the tower: images.WhiteBalance): what ships, so the judge builds this model.
     """
 
@@ -221,16 +221,17 @@ class Backbone(nn.Module):
         self.split = tower_split(clip.visual)
         self.preprocess = image_transform_v2(PreprocessCfg(**clip.visual.preprocess_cfg), is_train=False)
         if config.get("white_balance"):
-            self.preprocess = with_white_balance(self.preprocess)
+            self.preprocess = with_white_balance(self.preprocess, config["white_balance"])
 
     @classmethod
-    def create(cls, model: str | dict, pretrained: str | None = None, white_balance: bool = False) -> "Backbone":
+    def create(cls, model: str | dict, pretrained: str | None = None, white_balance: str | None = None) -> "Backbone":
         """`model`: an open_clip architecture name, a model-config dict, or a path to a model-config JSON;
         `pretrained`: an open_clip tag, a checkpoint path, or None for random weights (see `resolve_config`);
-        `white_balance`: images balanced by their median colour before the tower (images.WhiteBalance)."""
+        `white_balance`: None, or which pixels are balanced by the image's median colour before the tower ("image"
+        or "floor": images.WhiteBalance)."""
         config, checkpoint = resolve_config(model, pretrained)
         if white_balance:
-            config["white_balance"] = True
+            config["white_balance"] = white_balance
         backbone = cls.from_config(config)
         if checkpoint:
             open_clip.load_checkpoint(backbone.clip, checkpoint)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from open_clip.transform import MaybeConvertMode, MaybeToTensor
 from PIL import Image, ImageFile, ImageOps
 from torchvision.transforms import Compose, Normalize
@@ -77,33 +78,62 @@ def load_rgb(name, min_side: int = 0) -> tuple[Image.Image, bool]:
 
 
 class WhiteBalance:
-    """Scales each colour channel so that the image's median colour becomes a grey of the same brightness.
+    """Scales the colour channels so that the image's median colour becomes a grey of the same brightness.
 
     The median pixel of a top-down scene is its floor: a colour cast, or a tinted floor, then reaches the tower as
-    a grey floor would, and what stands on it keeps its colours relative to the floor. Runs on a PIL image or on
-    uint8 tensors [..., 3, H, W] (a batch at once), where a transform pipeline's resizing has left them.
+    a grey floor would. `scope` says which pixels are scaled: "image", every pixel (what stands on the floor keeps
+    its colours relative to the floor: right under a cast, wrong on a tinted floor, where a white object turns the
+    floor's complement); "floor", only the pixels of the floor's colour at any brightness (its shadows and light
+    ramps included), blending into the objects, which keep their own colours. Runs on a PIL image or on uint8
+    tensors [..., 3, H, W] (a batch at once), where a transform pipeline's resizing has left them.
     """
 
     MAX_GAIN = 4.0  # a floor that is nearly black in one channel is not stretched past this
+    FLOOR_TOLERANCE = 0.25  # how far a pixel's channels may stray, relative to the floor's, and still be floor
+
+    def __init__(self, scope: str = "image"):
+        if scope not in WHITE_BALANCE_SCOPES:
+            raise ValueError(f"white balance scope {scope!r}: one of {', '.join(WHITE_BALANCE_SCOPES)}")
+        self.scope = scope
 
     def __call__(self, image):
         if isinstance(image, Image.Image):
             pixels = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
             return Image.fromarray(self(pixels).permute(1, 2, 0).numpy())
-        median = image.flatten(-2).float().median(dim=-1).values.clamp(min=1.0)  # [..., 3]
-        gains = (median.mean(dim=-1, keepdim=True) / median).clamp(1 / self.MAX_GAIN, self.MAX_GAIN)
-        return (image.float() * gains[..., None, None]).round().clamp(0, 255).to(torch.uint8)
+        pixels = image.float()
+        median = pixels.flatten(-2).median(dim=-1).values.clamp(min=1.0)[..., None, None]  # [..., 3, 1, 1]
+        gains = (median.mean(dim=-3, keepdim=True) / median).clamp(1 / self.MAX_GAIN, self.MAX_GAIN)
+        balanced = pixels * gains
+        if self.scope == "floor":
+            balanced = torch.lerp(pixels, balanced, self.floor_weight(pixels, median))
+        return balanced.round().clamp(0, 255).to(torch.uint8)
+
+    def floor_weight(self, pixels: torch.Tensor, median: torch.Tensor) -> torch.Tensor:
+        """[..., 1, H, W] in [0, 1]: 1 where a pixel is the floor's colour scaled by one factor (lit or shaded),
+        to within half the tolerance (grain), falling to 0 where its channels' ratios to the floor's stray by the
+        tolerance; smoothed over 3×3 so that object edges blend."""
+        ratios = (pixels + 1) / (median + 1)
+        level = ratios.mean(dim=-3, keepdim=True)
+        stray = (ratios - level).abs().amax(dim=-3, keepdim=True) / level / self.FLOOR_TOLERANCE
+        weight = (2 - 2 * stray).clamp(0, 1)
+        height, width = weight.shape[-2:]
+        smoothed = F.avg_pool2d(weight.reshape(-1, 1, height, width), 3, stride=1, padding=1,
+                                count_include_pad=False)
+        return smoothed.reshape(weight.shape)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        return f"{type(self).__name__}(scope={self.scope!r})"
 
 
-def with_white_balance(transform: Compose) -> Compose:
-    """`transform` with `WhiteBalance` after its resizing and cropping (on the fewest pixels), before the
+WHITE_BALANCE_SCOPES = ("image", "floor")
+
+
+def with_white_balance(transform: Compose, scope: str) -> Compose:
+    """`transform` with `WhiteBalance(scope)` after its resizing and cropping (on the fewest pixels), before the
     conversion to a normalised tensor."""
     steps = list(transform.transforms)
     at = next(i for i, t in enumerate(steps) if isinstance(t, (MaybeConvertMode, MaybeToTensor, Normalize)))
-    return Compose(steps[:at] + [WhiteBalance()] + steps[at:])
+    return Compose(steps[:at] + [WhiteBalance(scope)] + steps[at:])
 
 
 class PixelPipeline:

@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 import yaml
 import zarr
 
 from pipeline.config.data import PhotoVariation
 from pipeline.config.features import FeatureSpec, ViewsConfig
+from pipeline.config.section import ParamsError
 from pipeline.training.feature_store import STORE_NAME, FeatureCache
 from pipeline.training.features import data_fingerprint, extract, feature_key, image_table, text_table
 from submission_src.backbone import Backbone
@@ -194,11 +196,15 @@ def test_key_isolates_backbones(tiny, tmp_path):
     backbone = spec.load_backbone()
     assert feature_key(spec, backbone) == feature_key(FeatureSpec(spec.model, spec.pretrained, 1), backbone)
     assert feature_key(spec, backbone) != feature_key(FeatureSpec(spec.model, spec.pretrained, 2), backbone)
-    balanced = replace(spec, white_balance=True).load_backbone()
-    assert balanced.config["white_balance"] and "WhiteBalance" in repr(balanced.preprocess)
-    assert "WhiteBalance" in repr(Backbone.from_config(balanced.config).preprocess)  # the shipped config carries it
-    assert "WhiteBalance" not in repr(backbone.preprocess)
-    assert feature_key(spec, backbone) != feature_key(replace(spec, white_balance=True), balanced)
+    keys = {feature_key(spec, backbone)}
+    for scope in ("image", "floor"):
+        balanced = replace(spec, white_balance=scope).load_backbone()
+        assert balanced.config["white_balance"] == scope and f"scope='{scope}'" in repr(balanced.preprocess)
+        assert repr(Backbone.from_config(balanced.config).preprocess) == repr(balanced.preprocess)  # it ships
+        keys.add(feature_key(replace(spec, white_balance=scope), balanced))
+    assert "WhiteBalance" not in repr(backbone.preprocess) and len(keys) == 3
+    with pytest.raises(ParamsError, match="backbone.white_balance is True"):
+        replace(spec, white_balance=True)
     other = tmp_path / "other.pt"
     state = backbone.clip.state_dict()
     state["logit_scale"] = state["logit_scale"] + 1

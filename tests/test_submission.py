@@ -171,12 +171,44 @@ def test_white_balance_undoes_a_colour_cast_the_same_on_both_paths(shipped_image
     assert (balanced_cast - brightness * balanced).abs().mean() < 4 < (cast_t.float() - scene_t.float()).abs().mean()
     via_pil = torch.from_numpy(np.asarray(balance(Image.fromarray(cast)))).permute(2, 0, 1).float()
     assert torch.equal(via_pil, balanced_cast)
-    transform = shipped_images.with_white_balance(image_transform_v2(PreprocessCfg(size=40), is_train=False))
+    transform = shipped_images.with_white_balance(image_transform_v2(PreprocessCfg(size=40), is_train=False), "image")
     assert [type(t).__name__ for t in transform.transforms].index("WhiteBalance") == 2  # after resize and crop
     pixels = shipped_images.PixelPipeline(transform, "cpu", torch.float32)
     flat = torch.from_numpy(cast.reshape(-1).copy())
     grey_level = 1 / 255 / min(transform.transforms[-1].std)
     assert (pixels(flat, torch.tensor([[64, 64]]))[0] - transform(Image.fromarray(cast))).abs().mean() < grey_level
+
+
+def test_floor_white_balance_greys_a_tinted_floor_and_keeps_the_objects_colours(shipped_images):
+    """On a tinted floor with a light ramp, grain and a shadow, the floor scope balances the floor (shadow included)
+    and leaves a white and a blue object as they are; the image scope turns the white object the floor's complement."""
+    generator = torch.Generator().manual_seed(0)
+    ramp = torch.linspace(0.8, 1.1, 96).view(1, 1, 96)
+    floor = torch.tensor([190.0, 125.0, 80.0]).view(3, 1, 1) * ramp * torch.ones(3, 96, 96)
+    floor += 4 * torch.randn(1, 96, 96, generator=generator)
+    floor[:, 60:80, 20:50] *= 0.6  # a soft shadow is the floor, darker
+    scene = floor.clone()
+    scene[:, 10:40, 10:40] = 235.0
+    scene[:, 10:40, 56:86] = torch.tensor([40.0, 70.0, 200.0]).view(3, 1, 1)
+    scene = scene.round().clamp(0, 255).to(torch.uint8)
+
+    def spread(pixels: torch.Tensor) -> float:  # how far from grey, mean over the region
+        pixels = pixels.float()
+        return (pixels.amax(dim=0) - pixels.amin(dim=0)).mean().item()
+
+    by_floor = shipped_images.WhiteBalance("floor")(scene)
+    by_image = shipped_images.WhiteBalance("image")(scene)
+    open_floor, shadow, white, blue = (np.s_[:, 45:58, 45:90], np.s_[:, 63:77, 23:47], np.s_[:, 12:38, 12:38],
+                                       np.s_[:, 12:38, 58:84])
+    assert spread(by_floor[open_floor]) < 12 < 60 < spread(scene[open_floor])
+    assert spread(by_floor[shadow]) < 12 < 35 < spread(scene[shadow])
+    for region in (white, blue):
+        assert (by_floor[region].float() - scene[region].float()).abs().mean() < 2
+    assert spread(by_image[white]) > 60
+    via_pil = np.asarray(shipped_images.WhiteBalance("floor")(Image.fromarray(scene.permute(1, 2, 0).numpy())))
+    assert torch.equal(torch.from_numpy(via_pil).permute(2, 0, 1), by_floor)
+    with pytest.raises(ValueError, match="one of image, floor"):
+        shipped_images.WhiteBalance("objects")
 
 
 def test_database_embeddings_equal_the_plain_open_clip_path(embeds, loaded, small_split):

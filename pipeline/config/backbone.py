@@ -11,4 +11,5 @@ class BackboneConfig:
     SECTION: ClassVar[str] = "backbone"
     model: str  # open_clip architecture name, or a model-config JSON path
     pretrained: str | None  # open_clip tag, checkpoint path, or 'bootstrap'
-    white_balance: bool = False  # images balanced by their median colour before the tower (it ships with the model)
+    white_balance: str | None = None  # None, or the pixels balanced by the median colour before the tower: "image"
+                                      # or "floor" (images.WhiteBalance; it ships with the model)

@@ -13,6 +13,7 @@ from pipeline.config.training import TailConfig
 from pipeline.params import load_params
 from pipeline.pretrained import BOOTSTRAP_WEIGHTS, verified
 from submission_src.backbone import Backbone
+from submission_src.images import WHITE_BALANCE_SCOPES
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,12 @@ class FeatureSpec:
     model: str
     pretrained: str | None
     tail_blocks: int
-    white_balance: bool = False
+    white_balance: str | None = None
+
+    def __post_init__(self):
+        if self.white_balance is not None and self.white_balance not in WHITE_BALANCE_SCOPES:
+            raise ParamsError(f"params.yaml: backbone.white_balance is {self.white_balance!r}: null, or one of "
+                              f"{', '.join(WHITE_BALANCE_SCOPES)} (submission_src/images.py, WhiteBalance)")
 
     @classmethod
     def from_params(cls, params: Mapping | None = None) -> "FeatureSpec":

@@ -47,8 +47,9 @@ def feature_key(spec: FeatureSpec, backbone: Backbone, data: str = "") -> str:
     architecture = Path(spec.model).read_text() if spec.model.endswith(".json") else spec.model
     weights = file_sha256(spec.weights) if spec.weights and Path(spec.weights).is_file() else spec.weights
     preprocess = json.dumps(backbone.clip.visual.preprocess_cfg, sort_keys=True, default=str)
-    if backbone.config.get("white_balance"):  # appended only when on: the keys of caches made before stay
-        preprocess += " white_balance"
+    # Appended only when on, and the first scope ("image") under its old name: the keys of caches made before stay.
+    if scope := backbone.config.get("white_balance"):
+        preprocess += " white_balance" if scope == "image" else f" white_balance {scope}"
     for part in (architecture, weights, preprocess, spec.tail_blocks, data, STORE_FORMAT):
         digest.update(str(part).encode() + b"\0")
     return digest.hexdigest()[:16]
