@@ -75,7 +75,7 @@ def main() -> None:
         if spec == "shipped":
             tagger = QueryTagger.from_saved(load_checkpoint(TAGGER))
             recipe = json.loads((TAGGER_DIR / "recipe.json").read_text())["tagger"]
-            spec = f"shipped: {len(recipe['corpus'])} corpus files, {recipe['steps']} steps"
+            spec = f"shipped: {len(recipe['corpus'])} corpus files, {recipe['steps']} steps, hidden {recipe['hidden']}"
         else:
             tagger, _ = train_tagger(config, {}, log_every=config.steps + 1)
         seconds = time.time() - started

@@ -264,11 +264,18 @@ def test_negative_memory_keeps_the_newest_copy_of_the_last_images_outside_the_ba
 
 
 def test_linked_training_with_a_negative_memory_lowers_the_loss(tiny_queries):
+    """Against the same run with a zero learning rate (the same batches, the same memory filling up, whose growing
+    set of negatives raises the loss by itself): training lowers the last epoch's loss."""
     cache, queries, _ = tiny_queries
-    retriever = Retriever(Combiner(cache.image_embeddings.shape[1], 32, 64))
-    history = train_retriever(retriever, cache, queries, epochs=6, batch_size=8, lr=3e-3, weight_decay=0.0,
-                              seed=0, desc="test", linked_batches=True, negative_memory=16)
-    assert history[-1]["loss"] < history[0]["loss"]
+
+    def last_loss(lr: float) -> float:
+        torch.manual_seed(0)
+        retriever = Retriever(Combiner(cache.image_embeddings.shape[1], 32, 64))
+        history = train_retriever(retriever, cache, queries, epochs=6, batch_size=8, lr=lr, weight_decay=0.0,
+                                  seed=0, desc="test", linked_batches=True, negative_memory=16)
+        return history[-1]["loss"]
+
+    assert last_loss(3e-3) < last_loss(0.0) - 0.05  # 3.28 against 3.37 here
 
 
 def test_object_alignment_ranks_the_image_that_holds_the_object():
