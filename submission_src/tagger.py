@@ -103,7 +103,7 @@ class QueryTagger(nn.Module):
         for start in range(0, len(texts), batch_size):
             batch = texts[start: start + batch_size]
             words = self.words(batch)
-            tags = self(batch, words).argmax(-1).tolist() if any(words) else [[] for _ in batch]
+            tags = consistent_tags(self(batch, words), [len(w) for w in words]) if any(words) else [[] for _ in batch]
             parsed += [decode_tags(text, ranges, row, self.determiners, self.names)
                        for text, ranges, row in zip(batch, words, tags)]
         return parsed
@@ -121,6 +121,36 @@ class QueryTagger(nn.Module):
         """Adds names decoding completes (a team's own objects): no weight changes."""
         self.config["names"] = sorted(set(self.config.get("names", ())) | {n.lower() for n in names})
         self.names = KnownNames(self.config["names"])
+
+
+def _continues(previous: str, tag: str) -> bool:
+    """Whether `tag` may follow `previous` (None: the text's first word): an I only continues its own role."""
+    return not tag.startswith("I") or previous is not None and previous != "O" and previous[2:] == tag[2:]
+
+
+_CONTINUES = torch.tensor([[0.0 if _continues(a, b) else -torch.inf for b in TAGS] for a in TAGS])
+_STARTS = torch.tensor([0.0 if _continues(None, tag) else -torch.inf for tag in TAGS])
+
+
+def consistent_tags(logits: torch.Tensor, lengths: list[int]) -> list[list[int]]:
+    """The most likely tag row of each text (`logits` [B, T, len(TAGS)], `lengths` its words) in which every I
+    continues an object of its role (Viterbi over the tags' log-probabilities): a word the argmax would tag
+    I-remove after an add is read whole, as an add continued or a remove begun, whichever the text's other words
+    make likelier. Rows keep length T; past a text's end they are free (O)."""
+    scores = logits.float().log_softmax(-1).cpu()
+    scores[torch.arange(scores.shape[1]) >= torch.tensor(lengths).unsqueeze(1)] = 0.0  # costs nothing: O is free
+    best, back = scores[:, 0] + _STARTS, []
+    for step in range(1, scores.shape[1]):
+        paths = best.unsqueeze(2) + _CONTINUES  # [B, from, to]
+        best, previous = paths.max(1)
+        best = best + scores[:, step]
+        back.append(previous)
+    last = best.argmax(-1)
+    rows = [last]
+    for previous in reversed(back):
+        last = previous.gather(1, last.unsqueeze(1)).squeeze(1)
+        rows.append(last)
+    return torch.stack(rows[::-1], 1).tolist()
 
 
 class KnownNames:
@@ -156,10 +186,10 @@ class KnownNames:
 def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int],
                 determiners: frozenset[str] = frozenset(), names: KnownNames = KnownNames()) -> ParsedQuery:
     """Objects from word tags: a B starts one, an I continues one of its role (or starts one after O); leading
-    `determiners` are no part of a name unless a known name begins with them, and an object of determiners alone is
-    none; an object whose words sit inside a longer known name grows to it over the words that complete it,
-    untagged or of its own role ("couch and lamp" is one object where it is a known name, however the tags split
-    it; "moon with face" is "new moon with face" where that is one)."""
+    `determiners` are no part of a name unless a known name begins with them, nor are symbols at its edges, and an
+    object of determiners or symbols alone is none; an object whose words sit inside a longer known name grows to
+    it over the words that complete it, untagged or of its own role ("couch and lamp" is one object where it is a
+    known name, however the tags split it; "moon with face" is "new moon with face" where that is one)."""
     parsed, lowered = ParsedQuery([], []), text.lower()
     count = min(len(words), len(tags))  # a batch's tag rows run on past a shorter text's words
     tokens = [lowered[a:b] for a, b in words[:count]]
@@ -176,6 +206,10 @@ def decode_tags(text: str, words: list[tuple[int, int]], tags: list[int],
     for role, first, end in spans:
         # a determiner word that begins a known name covering the span is the name's ("new moon with face")
         while first < end and tokens[first] in determiners and names.longest(tokens, first) < end - first:
+            first += 1
+        while first < end and not tokens[end - 1][0].isalnum():  # a name never ends in a symbol ("lion ⟶")
+            end -= 1
+        while first < end and not tokens[first][0].isalnum():
             first += 1
         if first == end or first < named_until:
             continue

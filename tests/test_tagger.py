@@ -26,7 +26,7 @@ from pipeline.training.tagging import (
     validation_phrases,
     word_tags,
 )
-from submission_src.tagger import TAGS, ParsedQuery, QueryTagger, decode_tags, split_words
+from submission_src.tagger import TAGS, ParsedQuery, QueryTagger, consistent_tags, decode_tags, split_words
 
 TAGGER_CONFIG = load_section(TaggerConfig)
 TRAINING_FILES = [*TAGGER_CONFIG.corpus, *load_section(TaggerDevelopment).wordings, TAGGER_CONFIG.vocabulary]
@@ -148,6 +148,27 @@ def test_decoding_tags():
     words = split_words(text.lower(), 128)
     tags = [0, 0, 3, 0, 0, 1, 2, 0, 0, 0, 2]  # the last I without a B still starts an object
     assert decode_tags(text, words, tags) == ParsedQuery(["red kite", "cat"], ["t-shirt"])
+
+
+def test_a_name_never_ends_or_starts_in_a_symbol():
+    text = "swap: that lion ⟶ an airplane & a softball"
+    words = split_words(text, 128)
+    tags = [0, 0, 0, 3, 4, 0, 1, 2, 0, 1]  # the arrow and the ampersand tagged as parts of the names
+    assert decode_tags(text, words, tags) == ParsedQuery(["airplane", "softball"], ["lion"])
+
+
+def test_consistent_tags_never_continue_another_role():
+    """Where the argmax tags "I-remove" after an add, the row is read whole: here the add continued, as likelier."""
+    OUTSIDE, B_ADD, I_ADD, B_REMOVE, I_REMOVE = range(len(TAGS))
+    probabilities = torch.full((2, 4, len(TAGS)), 0.01)
+    probabilities[0, 0, B_ADD] = probabilities[0, 2, OUTSIDE] = 0.96
+    probabilities[0, 1, I_REMOVE], probabilities[0, 1, I_ADD] = 0.5, 0.46  # the argmax: I-remove after B-add
+    probabilities[0, 3, I_ADD] = 0.96  # past the text's end (3 words): ignored
+    probabilities[1, 0, I_REMOVE], probabilities[1, 0, B_REMOVE] = 0.6, 0.36  # an I cannot start a text
+    probabilities[1, 1:, OUTSIDE] = 0.96
+    logits = probabilities.log()
+    assert logits.argmax(-1).tolist() == [[B_ADD, I_REMOVE, OUTSIDE, I_ADD], [I_REMOVE, OUTSIDE, OUTSIDE, OUTSIDE]]
+    assert consistent_tags(logits, [3, 4]) == [[B_ADD, I_ADD, OUTSIDE, OUTSIDE], [B_REMOVE, OUTSIDE, OUTSIDE, OUTSIDE]]
 
 
 def test_decoding_keeps_determiners_out_of_names():
