@@ -392,6 +392,16 @@ def test_verify_passes_correct_packages_with_margin_and_fails_wrong_parts(tiny, 
     assert problems and "not what was trained" in problems[0]
 
 
+def test_a_judge_on_another_torch_is_held_to_the_cross_version_bound():
+    """Another torch's kernels move rows by about 1e-4 (the rehearsal's Python 3.10 venv): that passes there and
+    fails where the judge runs this process's torch; a wrong part fails on either."""
+    judged = {"size_bytes": 1, "shapes_ok": True, "finite": True, "max_norm_error": 0.0, "dtype": "float32",
+              "top1": 0.5, "queries": 10, "min_cosine": 0.9995}
+    assert check(judged | {"torch": "2.5.1"}, 0.5) == []
+    assert "not what was trained" in check(judged | {"torch": torch.__version__}, 0.5)[0]
+    assert "not what was trained" in check(judged | {"torch": "2.5.1", "min_cosine": 0.99}, 0.5)[0]
+
+
 def test_auto_ships_the_best_fine_tuned_method_never_the_unmodified_backbone(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ADAPTER.parent.mkdir(parents=True)
