@@ -123,7 +123,7 @@ class QueryTagger(nn.Module):
         self.names = KnownNames(self.config["names"])
 
 
-def _continues(previous: str, tag: str) -> bool:
+def _continues(previous: str | None, tag: str) -> bool:
     """Whether `tag` may follow `previous` (None: the text's first word): an I only continues its own role."""
     return not tag.startswith("I") or previous is not None and previous != "O" and previous[2:] == tag[2:]
 
