@@ -95,7 +95,7 @@ SWEEP := 'head_only:features.tail_blocks=0+tail.lr=0.001' 'k4_e5:tail.epochs=5' 
 	'no_lexicon:tagger.lexicon=null' \
 	'shuffled:tail.linked_batches=false+tail.negative_memory=0+tail.batch_size=128+tail.epochs=10' \
 	'no_memory:tail.negative_memory=0' 'views_2:views.count=2' 'views_3:views.count=3' \
-	'e16:tail.epochs=16' 'e24:tail.epochs=24' \
+	'e12:tail.epochs=12' 'e24:tail.epochs=24' \
 	'views_2_grey:views.count=2+data.looks.train=null' \
 	'white_balance:backbone.white_balance=image+data.looks.train=$(MILD_LOOKS)' \
 	'white_balance_grey:backbone.white_balance=image+data.looks.train=null' \
