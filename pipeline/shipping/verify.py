@@ -298,11 +298,12 @@ def check(result: dict, expected_top1: float) -> list[str]:
         problems.append("embeddings are not finite, L2-normalised float32 rows")
     if not result.get("caches_left_empty", True):
         problems.append("the repo wrote to a hub or model cache: on the judge's machine that is a download")
-    bound = cosine_bound(result.get("torch", torch.__version__))
+    judge_torch = result.get("torch", torch.__version__)
+    bound = cosine_bound(judge_torch)
     if result.get("min_cosine", 1.0) < bound:
         problems.append(f"a judge embedding row differs from the same model built from the pipeline's parts (min "
                         f"cosine {result['min_cosine']:.6f} < {bound}, judge's torch "
-                        f"{result.get('torch', torch.__version__)}): the package is not what was trained")
+                        f"{judge_torch}): the package is not what was trained")
     for layout, difference in result.get("layouts_max_difference", {}).items():
         if difference > 1e-4:
             problems.append(f"harness layout {layout} gives other rows than the plain import (largest difference "
